@@ -1,0 +1,50 @@
+"""The culturectl command line: wiring only; each subcommand lives in commands/."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from .commands.eval import eval_command
+from .commands.show_quiz import show_quiz
+from .commands.train import train
+
+app = typer.Typer(
+    help="Interpretability toolkit for the culture experiment's MyGPT models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    from .console import setup_logging
+
+    _state["debug"] = debug or bool(os.environ.get("CULTURECTL_DEBUG"))
+    setup_logging(verbose)
+
+
+app.command("eval")(eval_command)
+app.command()(train)
+app.command("show-quiz")(show_quiz)
+
+
+def main() -> None:
+    """Entry point: run the app and turn a CulturectlError into one line on stderr."""
+    from .errors import CulturectlError
+
+    try:
+        app()
+    except CulturectlError as error:
+        if _state["debug"]:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

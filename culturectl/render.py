@@ -2,8 +2,8 @@
 
 With colour, each cell is a block of two spaces on the cell's RGB background. Without
 colour (no colour system, `NO_COLOR`, or output that is not a terminal) each cell is one
-character, `0`..`9` for colours 0..9 and `a` for colour 10, and no escape codes are
-written, so the grids stay readable in a pipe or a log file.
+character, `0`..`9` for colours 0..9 and `a` for colour 10. No escape codes are written
+then, so the grids stay readable in a pipe or a log file.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from vendor_culture.tokens import (
 # One background style per colour token, in the exact RGB of the original PNG renderer.
 # rich downgrades these to the nearest 256 or 16 colours on terminals without truecolor.
 CELL_STYLES = tuple(Style(bgcolor=Color.from_rgb(*rgb)) for rgb in COLOR_RGB)
-# The character for each colour token when colour is off: one character per cell.
+# Characters for colour tokens 0..10 when colour is off, one per cell.
 PLAIN_CELL_CHARS = "0123456789a"
-# Terminal columns per cell when colour is on; two make a cell roughly square.
+# Terminal columns per cell when colour is on. Two columns make a cell roughly square.
 CELL_WIDTH = 2
 # Text drawn over a wrong cell, on the cell's own colour.
 WRONG_CELL_TEXT = "XX"
 # Blank columns between two grids.
 GRID_GAP = 2
-# Lines per grid block: the marker label and the grid rows.
+# Lines per grid block, the marker label followed by the grid rows.
 BLOCK_LINES = 1 + HEIGHT
 
 TITLE_STYLE = Style(bold=True)
@@ -83,7 +83,7 @@ def _as_token_list(values, name: str) -> list:
 def _validate_quiz(quiz) -> list[int]:
     """Return the tokens of `quiz`, raising ValueError on a misplaced marker or a bad cell."""
     if isinstance(quiz, torch.Tensor) and (quiz.is_floating_point() or quiz.is_complex() or quiz.dtype == torch.bool):
-        raise ValueError(f"quiz must hold integer tokens, got dtype {quiz.dtype}")
+        raise ValueError(f"quiz must contain integer tokens, got dtype {quiz.dtype}")
     tokens = _as_token_list(quiz, "quiz")
 
     for position, token in enumerate(tokens):
@@ -146,8 +146,8 @@ class QuizView:
         wrong: An optional (404,) boolean mask aligned with `quiz`, True on wrong cells.
             Wrong cells show `XX` over their colour. Default None.
 
-    NOTE: without colour a cell is one character, so wrong cells are not marked in the
-    grid; the label of each predicted slot still gives its count of wrong cells.
+    NOTE: Without colour a cell is one character, so wrong cells are not marked in the
+    grid. The label of each predicted slot still gives its count of wrong cells.
     """
 
     def __init__(
@@ -162,7 +162,7 @@ class QuizView:
 
         self.title = title
         self.markers = tuple(TOKEN_TO_MARKER[tokens[position]] for position in MARKER_POSITIONS)
-        # cells[slot] and wrong_cells[slot] hold the 100 cells of a slot in row-major order.
+        # cells[slot] and wrong_cells[slot] contain the 100 cells of a slot in row-major order.
         self.cells = tuple(tuple(tokens[start + 1 : start + SLOT_LEN]) for start in MARKER_POSITIONS)
         self.wrong_cells = tuple(tuple(wrong_flags[start + 1 : start + SLOT_LEN]) for start in MARKER_POSITIONS)
         self.predicted = _validate_predicted(predicted)
@@ -181,10 +181,10 @@ class QuizView:
             return name, LABEL_STYLE
         if not self.judged:
             return f"{name} predicted", PREDICTED_LABEL_STYLE
-        nb_wrong = sum(self.wrong_cells[slot])
-        if nb_wrong == 0:
+        wrong_count = sum(self.wrong_cells[slot])
+        if wrong_count == 0:
             return f"{name} right", RIGHT_LABEL_STYLE
-        return f"{name} {nb_wrong} wrong", WRONG_LABEL_STYLE
+        return f"{name} {wrong_count} wrong", WRONG_LABEL_STYLE
 
     def _column_width(self, plain: bool) -> int:
         grid_width = WIDTH * (1 if plain else CELL_WIDTH)
@@ -265,11 +265,11 @@ class QuizGallery:
     ) -> None:
         if isinstance(quizzes, torch.Tensor) and quizzes.dim() != 2:
             raise ValueError(f"quizzes must be a 2-D (N, {QUIZ_LEN}) tensor, got shape {tuple(quizzes.shape)}")
-        nb_quizzes = len(quizzes)
-        if titles is not None and len(titles) != nb_quizzes:
-            raise ValueError(f"got {len(titles)} titles for {nb_quizzes} quizzes; give one title per quiz")
-        if wrong is not None and len(wrong) != nb_quizzes:
-            raise ValueError(f"got {len(wrong)} wrong masks for {nb_quizzes} quizzes; give one mask per quiz")
+        quiz_count = len(quizzes)
+        if titles is not None and len(titles) != quiz_count:
+            raise ValueError(f"got {len(titles)} titles for {quiz_count} quizzes; give one title per quiz")
+        if wrong is not None and len(wrong) != quiz_count:
+            raise ValueError(f"got {len(wrong)} wrong masks for {quiz_count} quizzes; give one mask per quiz")
 
         predicted = _validate_predicted(predicted)
         self.views = [
@@ -279,7 +279,7 @@ class QuizGallery:
                 predicted=predicted,
                 wrong=None if wrong is None else wrong[n],
             )
-            for n in range(nb_quizzes)
+            for n in range(quiz_count)
         ]
 
     def __repr__(self) -> str:

@@ -27,6 +27,8 @@ from .errors import CulturectlError
 BUNDLED_DIR = Path(__file__).parent / "models"
 FORMAT_NAME = "culturectl-mygpt"
 FORMAT_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTOCOL = b"\x80"
 _NAME = re.compile(r"^gpt_(\d{3,})\.(pth|safetensors)$")
 
 
@@ -119,12 +121,17 @@ def build_model(state_dict: dict[str, torch.Tensor], config: MyGPTConfig, source
 
 def load_original(path: Path) -> tuple[dict[str, torch.Tensor], float | None]:
     """Load an original `gpt_NNN.pth` tuple (state_dict, accuracy) without unpickling code."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    # torch.save writes a zip archive; files from torch < 1.6 start with a pickle protocol byte.
+    if not (head.startswith(_ZIP_MAGIC) or head[:1] == _PICKLE_PROTOCOL):
+        raise CulturectlError(f"{path}: not a torch checkpoint, the file is corrupt or of another format")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe pickle"
+    except pickle.UnpicklingError:
         raise CulturectlError(
-            f"{path}: refused to load, the file is not a plain-tensor checkpoint ({first_line})"
+            f"{path}: refused to load, the file holds objects other than tensors and plain "
+            "containers, and unpickling them could run arbitrary code"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         raise CulturectlError(

@@ -17,12 +17,14 @@ from typing import Sequence
 import torch
 
 from vendor_culture.quiz_machine import masked_autoregression, teacher_forced
-from vendor_culture.tokens import STRUCTURE_BY_PREDICTED, Structure, inject_noise, make_ar_mask, reconfigure
+from vendor_culture.tokens import STRUCTURE_BY_PREDICTED, WORLD_STRUCT, Structure, inject_noise, make_ar_mask, reconfigure
 from vendor_culture.world import generate_task_quizzes
 
 from .stats import mean_interval, wilson_interval
 
 PROMPT_NOISE = 0.05
+# Task name under which culture quizzes (made by the models, not by a rule) are evaluated.
+CULTURE_TASK = "culture"
 
 
 @dataclass
@@ -78,16 +80,23 @@ def build_eval_sets(
     num_samples: int,
     seed: int,
     noise: float = PROMPT_NOISE,
+    culture_quizzes: torch.Tensor | None = None,
 ) -> list[EvalSet]:
     """Generate `num_samples` quizzes per task and put each set in every structure.
 
     Each task has its own generator seeded from (seed, task index), so adding a task does
-    not change the quizzes of the others.
+    not change the quizzes of the others. The task `culture` takes the first
+    `num_samples` of `culture_quizzes` instead, in their file order.
     """
     sets = []
     for index, task in enumerate(tasks):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        world = generate_task_quizzes(num_samples, task, generator)
+        if task == CULTURE_TASK:
+            if culture_quizzes is None or culture_quizzes.size(0) == 0:
+                raise ValueError("task 'culture' needs culture quizzes: pass --culture-quizzes FILE, or run `culturectl fetch` and use --source hub")
+            world = reconfigure(culture_quizzes[:num_samples], WORLD_STRUCT)
+        else:
+            world = generate_task_quizzes(num_samples, task, generator)
         for name in structures:
             structure = structure_for(name)
             moved = reconfigure(world, structure.struct)

@@ -25,3 +25,7 @@ def split_names(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [name.strip() for name in text.split(",") if name.strip()]
+SourceOpt = Annotated[
+    str,
+    typer.Option("--source", help="Where model ids resolve: 'bundled' (the models shipped with culturectl) or 'hub' (the published models, after `culturectl fetch`)."),
+]

@@ -38,8 +38,19 @@ def parse_model_ids(text: str, available: list[int]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def model_directory(checkpoints: Path | None) -> tuple[Path, str]:
-    """Return the folder of `gpt_NNN` checkpoints to use and a name for its source."""
+SOURCES = ("bundled", "hub")
+
+
+def model_directory(checkpoints: Path | None, source: str = "bundled") -> tuple[Path, str]:
+    """Return the folder of `gpt_NNN` checkpoints to use and a name for its source:
+    `checkpoints` when given, else the bundled models or the published ones cached by
+    `culturectl fetch` (never downloaded here)."""
+    if source not in SOURCES:
+        raise CulturectlError(f"unknown model source {source!r}; valid sources: {', '.join(SOURCES)}")
+    if checkpoints is None and source == "hub":
+        from .hub import hub_model_directory
+
+        return hub_model_directory(), "hub"
     if checkpoints is None:
         return BUNDLED_DIR, "bundled"
     checkpoints = Path(checkpoints)
@@ -48,10 +59,12 @@ def model_directory(checkpoints: Path | None) -> tuple[Path, str]:
     return checkpoints, str(checkpoints)
 
 
-def load_models(selection: str, checkpoints: Path | None = None) -> tuple[list[LoadedModel], str]:
-    """Load the selected models from the bundled set or `checkpoints`; return them and
+def load_models(
+    selection: str, checkpoints: Path | None = None, source: str = "bundled"
+) -> tuple[list[LoadedModel], str]:
+    """Load the selected models from `checkpoints` or the named source; return them and
     the name of their source."""
-    directory, source = model_directory(checkpoints)
+    directory, source = model_directory(checkpoints, source)
     found = checkpoints_in(directory)
     if not found:
         raise CulturectlError(

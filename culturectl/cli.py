@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from .commands.convert import convert
 from .commands.eval import eval_command
+from .commands.fetch import fetch
 from .commands.show_quiz import show_quiz
 from .commands.train import train
 
@@ -32,7 +34,9 @@ def _main(
     setup_logging(verbose)
 
 
+app.command("convert")(convert)
 app.command("eval")(eval_command)
+app.command("fetch")(fetch)
 app.command()(train)
 app.command("show-quiz")(show_quiz)
 

@@ -11,6 +11,7 @@ import typer
 from .commands.convert import convert
 from .commands.eval import eval_command
 from .commands.fetch import fetch
+from .commands.generate import generate
 from .commands.show_quiz import show_quiz
 from .commands.train import train
 
@@ -37,6 +38,7 @@ def _main(
 app.command("convert")(convert)
 app.command("eval")(eval_command)
 app.command("fetch")(fetch)
+app.command()(generate)
 app.command()(train)
 app.command("show-quiz")(show_quiz)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +16,11 @@ from .atomic import atomic_path
 from .checkpoints import checkpoint_name, save_original, save_safetensors
 from .console import logger, progress
 from .errors import CulturectlError
+
+
+def _raise_interrupt(signum, frame):
+    # SIGTERM (a job scheduler, `kill`) saves progress the same way as Ctrl-C.
+    raise KeyboardInterrupt
 
 
 def resume_path(run_dir: Path, model_id: int) -> Path:
@@ -103,11 +109,14 @@ def train_one(
                 recent = losses[-50:]
                 logger.info("model %d: %d samples, loss %.4f", model_id, state.samples_seen, sum(recent) / len(recent))
 
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             train(model, optimizer, config, state, device, on_step)
         except KeyboardInterrupt:
             save_resume(checkpoint, model, optimizer, state, seed)
             raise CulturectlError(f"interrupted; progress saved in {checkpoint}, continue with --resume") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
 
     save_resume(checkpoint, model, optimizer, state, seed)
     model = model.cpu().eval()

@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Markdown joins the hard-wrapped lines of docstrings into paragraphs.
+    rich_markup_mode="markdown",
 )
 _state = {"debug": False}
 

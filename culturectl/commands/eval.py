@@ -100,13 +100,13 @@ def eval_command(
 
 def _culture_quizzes(path: Path | None, source: str):
     """The test culture quizzes, as one (n, 404) tensor, from `path` or the hub cache."""
-    import torch
-
-    from ..hub import hub_culture_quizzes_path, load_culture_quizzes
+    from ..generation import load_culture_quizzes
+    from ..hub import hub_culture_quizzes_path
 
     if path is None and source != "hub":
         raise ValueError("task 'culture' needs culture quizzes: pass --culture-quizzes FILE, or run `culturectl fetch` and use --source hub")
-    _, test = load_culture_quizzes(path if path is not None else hub_culture_quizzes_path())
-    if not test:
+    path = path if path is not None else hub_culture_quizzes_path()
+    test = load_culture_quizzes(path).test
+    if test.size(0) == 0:
         raise ValueError(f"{path}: the culture-quiz file has no test quizzes")
-    return torch.cat(test)
+    return test

@@ -195,3 +195,8 @@ def task_contact(A, f_A, B, f_B, generator):
         for n, rect in enumerate(rects):
             if touching[n]:
                 border(f_X, rect, c[0])
+
+
+# The seven other tasks of the original default list live in their own module and register
+# themselves into TASKS when it is imported.
+from . import tasks_more  # noqa: E402,F401

@@ -8,8 +8,7 @@ import torch
 from culturectl.evaluation import build_eval_sets, evaluate_model
 from culturectl.stats import mean_interval, wilson_interval
 from vendor_culture.quiz_machine import masked_autoregression, teacher_forced
-from vendor_culture.tasks import RELEASED_TASKS
-from vendor_culture.tokens import make_ar_mask
+from vendor_culture.tokens import STRUCTURE_BY_PREDICTED, make_ar_mask, reconfigure
 from vendor_culture.world import generate_world_quizzes
 
 # Two logits closer than this can swap their order between a full pass and a cached step.
@@ -59,7 +58,9 @@ def bundled_model():
 
 @pytest.fixture(scope="module")
 def mixed_quizzes():
-    quizzes = generate_world_quizzes(64, RELEASED_TASKS, torch.Generator().manual_seed(11))
+    # The bundled models solve part of these: frame is easiest when predicting A.
+    world = generate_world_quizzes(64, ["frame", "replace_color"], torch.Generator().manual_seed(11))
+    quizzes = reconfigure(world, STRUCTURE_BY_PREDICTED["A"].struct)
     return quizzes, make_ar_mask(quizzes, (0, 0, 0, 1)).bool()
 
 
@@ -83,7 +84,7 @@ def test_cached_equals_uncached_tokens(bundled_model, mixed_quizzes):
 
     uncached = blank.clone()
     with torch.no_grad():
-        for position in range(304, 404):
+        for position in mask[0].nonzero().flatten().tolist():
             logits = bundled_model(uncached)[:, position]
             uncached[:, position] = logits.argmax(dim=-1)
             differs = uncached[:, position] != cached[:, position]

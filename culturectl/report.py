@@ -15,7 +15,8 @@ def _percent(value: float) -> str:
 
 
 def _cell(value: float, low: float, high: float) -> str:
-    return f"{_percent(value)}\n[dim]{_percent(low)}–{_percent(high)}[/dim]"
+    # Whole-percent bounds keep six columns inside 80 characters.
+    return f"{_percent(value)}\n[dim]{100 * low:.0f}–{100 * high:.0f}[/dim]"
 
 
 def model_tables(records: Sequence[Record]) -> list[Table]:

@@ -177,3 +177,21 @@ def test_eval_hub_source_not_fetched(tmp_path):
     assert process.returncode == 1
     assert "culturectl fetch" in process.stderr
     assert len(process.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_eval_culture_task_on_generated_file(tmp_path, suffix):
+    from culturectl.generation import save_quiz_file
+    from vendor_culture.world import generate_world_quizzes
+
+    quizzes = generate_world_quizzes(7, ["frame"], torch.Generator().manual_seed(2))
+    path = tmp_path / f"culture{suffix}"
+    save_quiz_file(path, quizzes[:4], quizzes[4:])
+    result = runner.invoke(app, [
+        "eval", "--models", "0", "--tasks", "culture", "--structures", "A",
+        "--culture-quizzes", str(path), "-n", "10", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    assert record["task"] == "culture"
+    assert record["n"] == 3

@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from .commands.convert import convert
+from .commands.dataset import dataset
 from .commands.eval import eval_command
 from .commands.fetch import fetch
 from .commands.generate import generate
 from .commands.show_quiz import show_quiz
+from .commands.tokenizer import tokenizer
 from .commands.train import train
 
 app = typer.Typer(
@@ -38,9 +40,11 @@ def _main(
 
 
 app.command("convert")(convert)
+app.command()(dataset)
 app.command("eval")(eval_command)
 app.command("fetch")(fetch)
 app.command()(generate)
+app.command()(tokenizer)
 app.command()(train)
 app.command("show-quiz")(show_quiz)
 

@@ -16,6 +16,7 @@ from .commands.generate import generate
 from .commands.show_quiz import show_quiz
 from .commands.tokenizer import tokenizer
 from .commands.train import train
+from .commands.train_sae import train_sae
 
 app = typer.Typer(
     help="Interpretability toolkit for the culture experiment's MyGPT models.",
@@ -47,6 +48,7 @@ app.command()(generate)
 app.command()(tokenizer)
 app.command()(train)
 app.command("show-quiz")(show_quiz)
+app.command("train-sae")(train_sae)
 
 
 def main() -> None:

@@ -61,12 +61,13 @@ def main() -> None:
                 f"  {workers} worker(s): {speeds[workers]:8.1f} rows/s  {speeds[workers] / speeds[counts[0]]:5.2f}x"
                 f"   peak RSS so far: main {own:.0f} MiB, largest child {children:.0f} MiB"
             )
-        reference = sorted((root / f"workers-{counts[0]}" / PARQUET_DIR).glob("*.parquet"))
-        identical = all(
-            (root / f"workers-{workers}" / PARQUET_DIR / path.name).read_bytes() == path.read_bytes()
-            for workers in counts[1:] for path in reference
-        )
-        print(f"  parquet shards byte-identical across worker counts: {identical}")
+        if len(counts) > 1:
+            reference = sorted((root / f"workers-{counts[0]}" / PARQUET_DIR).glob("*.parquet"))
+            identical = all(
+                (root / f"workers-{workers}" / PARQUET_DIR / path.name).read_bytes() == path.read_bytes()
+                for workers in counts[1:] for path in reference
+            )
+            print(f"  parquet shards byte-identical across worker counts: {identical}")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

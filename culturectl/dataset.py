@@ -79,8 +79,8 @@ PARQUET_COMPRESSION = "zstd"
 # to 1.9 GB. A child process maps one shard at a time.
 SAVE_IN_PROCESS_MAX_BYTES = 256 * 1024 * 1024
 ROW_BYTES = ROW_LEN * 4 + 3 * 8  # int32 input_ids, int64 label, structure and seed
-# Work items in flight per worker, so the main process holds at most
-# IN_FLIGHT_PER_WORKER * workers * CHUNK_ROWS generated rows.
+# Work items in flight per worker, so the main process keeps at most
+# IN_FLIGHT_PER_WORKER * workers * CHUNK_ROWS generated rows in memory.
 IN_FLIGHT_PER_WORKER = 2
 
 _INT63_MASK = (1 << 63) - 1

@@ -256,7 +256,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(
         expansion=8, training_tokens=4_000_000, train_batch_size_tokens=4096, store_batch_size_prompts=32,
         n_batches_in_buffer=32, n_checkpoints=4, lr=1e-4, sparsity=5.0, k=32, sparsity_warm_up_steps=50,
-        dead_feature_window=200, feature_sampling_window=200, eval_quizzes=64,
+        dead_feature_window=200, feature_sampling_window=200, eval_quizzes=32,
     ),
     "fork": FORK_SETTINGS,
 }

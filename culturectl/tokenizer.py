@@ -29,9 +29,9 @@ TransformerLens's `generate(..., return_type="str")` decodes that way. Use
 `skip_special_tokens=False`.
 
 NOTE: TransformerLens 3.9's `to_tokens` truncates to n_ctx (405) tokens before it removes
-the BOS that the tokenizer added, so the text of a whole 405-token row loses its last token
-unless `to_tokens(..., truncate=False)` is used; `model(text)` cannot pass that flag. Give a
-404-token quiz with `prepend_bos=True`, or token ids, instead.
+the BOS that the tokenizer added. So the text of a whole 405-token row loses its last token
+unless `to_tokens(..., truncate=False)` is used, and `model(text)` cannot pass that flag.
+Give a 404-token quiz with `prepend_bos=True`, or token ids, instead.
 """
 
 from __future__ import annotations

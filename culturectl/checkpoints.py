@@ -130,7 +130,7 @@ def load_original(path: Path) -> tuple[dict[str, torch.Tensor], float | None]:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise CulturectlError(
-            f"{path}: refused to load, the file holds objects other than tensors and plain "
+            f"{path}: rejected, the file contains objects other than tensors and plain "
             "containers, and unpickling them could run arbitrary code"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:

@@ -22,7 +22,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def progress():
-    """A rich progress bar on stderr; it renders nothing when stderr is not a terminal."""
+    """Return a rich progress bar on stderr. It renders nothing when stderr is not a terminal."""
     from rich.progress import (
         BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
     )

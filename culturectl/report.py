@@ -20,7 +20,7 @@ def _cell(value: float, low: float, high: float) -> str:
 
 
 def model_tables(records: Sequence[Record]) -> list[Table]:
-    """One table per model: a row per task, greedy accuracy per structure with its 95%
+    """Build one table per model: a row per task, greedy accuracy per structure with its 95%
     Wilson interval, then expected-sampled accuracy, sampled accuracy when decoded, and
     answer-cell perplexity, each averaged over structures."""
     by_model: dict[int, list[Record]] = defaultdict(list)

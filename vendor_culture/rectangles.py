@@ -19,8 +19,8 @@ _CANDIDATES_PER_DRAW = 64
 
 
 # TODO: the eight rectangle tasks run at about half the original's speed, because each
-# random draw and painted rectangle is a torch call; build grids in Python lists and draw
-# in batches, as tasks_more does, to reach the dataset's throughput goal.
+# random draw and painted rectangle is a torch call. Building grids in Python lists and
+# drawing in batches, as tasks_more does, would reach the dataset's throughput goal.
 def _valid_rectangles(generator: torch.Generator, min_size: int, surface_max: int) -> list[Rect]:
     # Each side is two uniform ints in 0..9, sorted, with the upper one made exclusive.
     draws = torch.randint(0, HEIGHT, (_CANDIDATES_PER_DRAW, 4), generator=generator).tolist()

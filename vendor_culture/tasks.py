@@ -115,7 +115,7 @@ def _draw_half_fill(grid, rect: Rect, direction: int, fill_colour: int, line_col
 
 @register
 def task_half_fill(A, f_A, B, f_B, generator):
-    """Each rectangle has a middle line; rectangle 2's line colour fills one half of it."""
+    """Give each rectangle a middle line, and fill one half of rectangle 2 with its line colour."""
     c = random_colours(generator, 6)
     direction = randint(generator, 4)
     for X, f_X in _pairs(A, f_A, B, f_B):

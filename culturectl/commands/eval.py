@@ -99,7 +99,7 @@ def eval_command(
 
 
 def _culture_quizzes(path: Path | None, source: str):
-    """The test culture quizzes, as one (n, 404) tensor, from `path` or the hub cache."""
+    """Load the test culture quizzes, as one (n, 404) tensor, from `path` or the hub cache."""
     from ..generation import load_culture_quizzes
     from ..hub import hub_culture_quizzes_path
 

@@ -41,18 +41,17 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from vendor_culture.tasks import RELEASED_TASKS, TASKS
+from vendor_culture.tasks import RELEASED_TASKS
 from vendor_culture.tokens import (
     DETERMINISTIC_STRUCTURES,
     QUIZ_LEN,
     ROW_LEN,
     WORLD_STRUCT,
     create_empty_quizzes,
-    grids_view,
     quizzes_to_rows,
 )
 from vendor_culture.training import PROMPT_NOISE, structure_batch
-from vendor_culture.world import check_task_names
+from vendor_culture.world import check_task_names, generate_task_quizzes
 
 from .console import logger
 from .errors import CulturectlError
@@ -212,8 +211,7 @@ def make_quiz(source: str | torch.Tensor, row_seed: int, structures: bool = True
     the prompt noise, as `structure_batch` draws them."""
     generator = torch.Generator().manual_seed(row_seed)
     if isinstance(source, str):
-        quiz = create_empty_quizzes(1)
-        TASKS[source](*grids_view(quiz)[0], generator)
+        quiz = generate_task_quizzes(1, source, generator)
     else:
         quiz = source.reshape(1, QUIZ_LEN)
     choices = DETERMINISTIC_STRUCTURES if structures else DETERMINISTIC_STRUCTURES[:1]

@@ -25,9 +25,9 @@ from culturectl.generation import load_culture_quizzes
 from vendor_culture import tasks as task_registry
 from vendor_culture.tasks import RELEASED_TASKS
 from vendor_culture.tokens import (
-    BOS_TOKEN, MARKER_TOKENS, NB_COLORS, QUIZ_LEN, ROW_LEN, SLOT_LEN, WORLD_STRUCT, create_empty_quizzes,
-    grids_view, reconfigure,
+    BOS_TOKEN, MARKER_TOKENS, NB_COLORS, QUIZ_LEN, ROW_LEN, SLOT_LEN, WORLD_STRUCT, reconfigure,
 )
+from vendor_culture.world import generate_task_quizzes
 
 PUBLISHED_LABELS = [
     "contact", "corners", "culture", "detect", "frame", "grow", "half_fill", "replace_color", "translate",
@@ -194,8 +194,7 @@ def test_no_structures_no_noise(tmp_path):
     for index in range(table.num_rows):
         label = label_names(RELEASED_TASKS)[table.column("label")[index].as_py()]
         generator = torch.Generator().manual_seed(table.column("seed")[index].as_py())
-        quiz = create_empty_quizzes(1)
-        task_registry.TASKS[label](*grids_view(quiz)[0], generator)
+        quiz = generate_task_quizzes(1, label, generator)
         assert table.column("input_ids")[index].as_py() == [BOS_TOKEN, *quiz[0].tolist()]
 
 
@@ -310,10 +309,10 @@ def test_interrupt_leaves_no_output(tmp_path):
 
 
 def test_worker_process_failure_leaves_no_output(tmp_path, monkeypatch):
-    # The task exists only in this process, so the spawned workers raise KeyError on it.
+    # The task exists only in this process, so the spawned workers reject its name.
     monkeypatch.setitem(task_registry.TASKS, "only_in_parent", task_registry.TASKS["frame"])
     out = tmp_path / "failed"
-    with pytest.raises(KeyError, match="only_in_parent"):
+    with pytest.raises(ValueError, match="unknown task only_in_parent"):
         write_dataset(out, DatasetOptions(n=4, tasks=("only_in_parent",), shard_size=2), workers=2)
     assert_nothing_left(tmp_path, [])
 

@@ -17,7 +17,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vendor_culture.rectangles import contact_distance, random_rectangles
 from vendor_culture.tasks import RELEASED_TASKS
 from vendor_culture.world import generate_task_quizzes, generate_world_quizzes
 
@@ -607,34 +606,3 @@ def test_statistics_match_reference(task, reference_quizzes, generated_quizzes):
             f"{name}: mean {actual.mean().item():.3f} against {expected.mean().item():.3f} in the "
             f"original, {difference / standard_error:+.1f} standard errors"
         )
-
-
-# The rectangle sampler behind every task.
-
-
-def test_random_rectangles_constraints():
-    generator = torch.Generator().manual_seed(8)
-
-    for _ in range(300):
-        rects = random_rectangles(generator, 3)
-        assert len(rects) == 3
-        check_sampled_rectangles(rects)
-
-
-def test_contact_distance_zero_for_shared_edge():
-    generator = torch.Generator().manual_seed(9)
-    nb_touching = nb_corner_only = 0
-
-    for _ in range(1000):
-        a, b = random_rectangles(generator, 2)
-        touching = shares_edge(a, b)
-        assert (contact_distance(a, b) == 0) == touching, (a, b)
-        assert contact_distance(a, b) == contact_distance(b, a), (a, b)
-        if touches_only_at_corner(a, b):
-            assert contact_distance(a, b) == 1, (a, b)
-            nb_corner_only += 1
-        nb_touching += touching
-
-    # Both cases must actually occur for the checks above to mean anything.
-    assert nb_touching > 0
-    assert nb_corner_only > 0

@@ -18,7 +18,6 @@ import torch
 from safetensors.torch import load_file
 
 from vendor_culture import tasks_more
-from vendor_culture.rectangles import random_rectangles
 from vendor_culture.tasks import RELEASED_TASKS, TASKS
 from vendor_culture.tasks_more import DEFAULT_TASKS
 from vendor_culture.world import check_task_names, generate_task_quizzes, generate_world_quizzes
@@ -645,47 +644,22 @@ def test_symbol_positions_match_reference(reference_quizzes, generated_quizzes):
     assert abs(difference) <= MAX_STANDARD_ERRORS, f"{difference:+.1f} standard errors"
 
 
-# The batched rectangle sampler that path and fill use in place of random_rectangles.
-
-
-@pytest.mark.parametrize("nb_rec", [2, 3])
-def test_rectangle_sets_match_random_rectangles(nb_rec):
-    rects_table, _, _, _ = tasks_more._rectangle_tables()
-    sets = tasks_more._rectangle_sets(torch.Generator().manual_seed(6), nb_rec)
-    ours = [[rects_table[index] for index in next(sets)] for _ in range(1500)]
-    generator = torch.Generator().manual_seed(7)
-    theirs = [random_rectangles(generator, nb_rec) for _ in range(1500)]
-
-    for rects in ours:
-        check_sampled_rectangles(rects)
-    # Every rectangle the original sampler draws is in the table.
-    assert {rect for rects in theirs for rect in rects} <= set(rects_table)
-    for figure in (
-        lambda rects: sum((i2 - i1) * (j2 - j1) for i1, j1, i2, j2 in rects),
-        lambda rects: rects[0][0] + rects[0][1],
-        lambda rects: rects[-1][2] - rects[-1][0],
-    ):
-        difference = mean_difference_in_standard_errors(
-            torch.tensor([figure(rects) for rects in theirs], dtype=torch.float64),
-            torch.tensor([figure(rects) for rects in ours], dtype=torch.float64),
-        )
-        assert abs(difference) <= MAX_STANDARD_ERRORS, f"{difference:+.1f} standard errors"
-
-
 def test_fill_redraws_rectangles_that_tile_grid(monkeypatch):
     # Three strips of widths 3, 3 and 4 are valid rectangles that leave no cell for the seed.
-    rects_table, _, _, _ = tasks_more._rectangle_tables()
-    strips = [rects_table.index(rect) for rect in ((0, 0, 10, 3), (0, 3, 10, 6), (0, 6, 10, 10))]
-    real_sets = tasks_more._rectangle_sets
+    strips = [(0, 0, 10, 3), (0, 3, 10, 6), (0, 6, 10, 10)]
+    real_rectangles = tasks_more.random_rectangles
+    offered = []
 
-    def sets_starting_with_tiling(generator, nb_rec):
-        while True:
-            yield strips
-            yield next(real_sets(generator, nb_rec))
+    def tiling_then_real(stream, nb_rec):
+        # Alternates, starting with the tiling. A pair always ends on a real draw, since the
+        # tiling is rejected, so every pair meets the tiling first.
+        offered.append(len(offered) % 2 == 0)
+        return list(strips) if offered[-1] else real_rectangles(stream, nb_rec)
 
-    monkeypatch.setattr(tasks_more, "_rectangle_sets", sets_starting_with_tiling)
-    # Every pair meets the tiling first, and 20 quizzes draw 40 coins, so both outcomes occur.
+    monkeypatch.setattr(tasks_more, "random_rectangles", tiling_then_real)
+    # 20 quizzes draw 40 coins, so both outcomes of the coin meet the tiling.
     quizzes = generate_task_quizzes(20, "fill", torch.Generator().manual_seed(8))
 
+    assert sum(offered) >= 40
     violations = rule_violations("fill", quizzes)
     assert not violations, "\n".join(violations[:5])

@@ -1,22 +1,19 @@
 """The seven tasks of the original default list that the released models never saw:
 scale, symbols, path, fill, isometry, trajectory and bounce.
 
-They join the same TASKS registry as the released tasks and keep the same contract: each
-task fills four zeroed (10, 10) grids in place and draws every random number from the
-`torch.Generator` it is given. For speed, a task takes its random numbers in batches
-(`RandomStream`), builds each grid as a list of 100 cells, and writes each grid once.
+They join the same TASKS registry as the released tasks and keep the same contract: a
+task draws from the `RandomStream` it is given and returns the four grids of one quiz as
+lists of 100 cells.
 Breadth-first searches run on bit masks held in Python ints (see `_ROW`).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Iterator
 
-import torch
-
-from .rectangles import DEFAULT_SURFACE_MAX, MAX_TOTAL_SURFACE, Rect
-from .tasks import register
+from .drawing import CELLS, RandomStream, Rect, paint_rect
+from .rectangles import random_rectangles, valid_rectangles
+from .tasks import Grid, register
 from .tokens import HEIGHT, WIDTH
 
 # The original's default task list, in its order. The released models trained on the eight
@@ -26,62 +23,7 @@ DEFAULT_TASKS = (
     "corners", "contact", "path", "fill", "isometry", "trajectory", "bounce",
 )
 
-CELLS = HEIGHT * WIDTH
 UNIT_DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
-
-
-class RandomStream:
-    """Uniform random integers taken from a `torch.Generator` in batches.
-
-    Each batch is one call for float64 uniforms in [0, 1), and an integer below `high` is
-    floor(u * high), so a quiz costs a few generator calls instead of one per number.
-    Numbers left in the last batch are discarded, so the generator's state after a task
-    depends on the batch size as well as on the draws.
-    """
-
-    def __init__(self, generator: torch.Generator, batch_size: int = 64):
-        self.generator = generator
-        self.batch_size = batch_size
-        self.values: list[float] = []
-        self.position = 0
-
-    def below(self, high: int) -> int:
-        """Return a uniform integer in [0, high)."""
-        if self.position == len(self.values):
-            batch = torch.rand(self.batch_size, dtype=torch.float64, generator=self.generator)
-            self.values = batch.tolist()
-            self.position = 0
-        value = self.values[self.position]
-        self.position += 1
-        return int(value * high)
-
-    def choice(self, sequence):
-        return sequence[self.below(len(sequence))]
-
-    def colours(self, k: int) -> list[int]:
-        """Return k distinct colours from 1..10, the first k of a uniform permutation."""
-        colours = list(range(1, 11))
-        for n in range(k):
-            m = n + self.below(10 - n)
-            colours[n], colours[m] = colours[m], colours[n]
-        return colours[:k]
-
-
-def _write(grid: torch.Tensor, cells: list[int]) -> None:
-    """Copy 100 row-major cell values (0..10) into a (10, 10) grid in one operation."""
-    values = torch.frombuffer(bytearray(cells), dtype=torch.uint8)
-    grid.copy_(values.view(HEIGHT, WIDTH))
-
-
-def _paint_rect(cells: list[int], rect: Rect, colour: int) -> None:
-    """Paint a half-open rectangle (i1, j1, i2, j2) on a list of 100 cells."""
-    i1, j1, i2, j2 = rect
-    for i in range(i1, i2):
-        cells[i * WIDTH + j1 : i * WIDTH + j2] = [colour] * (j2 - j1)
-
-
-def _pairs(A, f_A, B, f_B):
-    return ((A, f_A), (B, f_B))
 
 
 # Bit masks for breadth-first search. Cell (i, j) is bit i * _ROW + j, and shifting by
@@ -102,6 +44,12 @@ def _rect_bits(rect: Rect) -> int:
 
 
 _ALL_CELLS = _rect_bits((0, 0, HEIGHT, WIDTH))
+
+
+@functools.cache
+def _rectangle_bits() -> dict[Rect, int]:
+    """Return the bit mask of every rectangle `random_rectangles` can draw."""
+    return {rect: _rect_bits(rect) for rect in valid_rectangles()}
 
 
 def _neighbours(mask: int) -> int:
@@ -164,24 +112,25 @@ _SCALE_RECTANGLES = _scale_rectangles()
 
 
 @register
-def task_scale(A, f_A, B, f_B, generator):
+def task_scale(stream: RandomStream) -> list[Grid]:
     """Draw a scale quiz: f_X shows the three c0 rectangles of X scaled by 2 about the
     origin. Both grids carry a c1 L at the offset where X shows the rectangles."""
-    stream = RandomStream(generator)
     c = stream.colours(2)
     i, j = stream.below(5), stream.below(5)
     marker = (i * WIDTH + j, (i + 1) * WIDTH + j, i * WIDTH + j + 1)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    grids = []
+    for _ in range(2):
         x_cells, f_cells = [0] * CELLS, [0] * CELLS
         for _ in range(3):
             # Uniform over the valid rectangles, as rejection sampling would give.
             i1, j1, i2, j2 = stream.choice(_SCALE_RECTANGLES)
-            _paint_rect(x_cells, (i + i1, j + j1, i + i2, j + j2), c[0])
-            _paint_rect(f_cells, (2 * i1, 2 * j1, 2 * i2, 2 * j2), c[0])
+            paint_rect(x_cells, (i + i1, j + j1, i + i2, j + j2), c[0])
+            paint_rect(f_cells, (2 * i1, 2 * j1, 2 * i2, 2 * j2), c[0])
         for index in marker:
             x_cells[index] = f_cells[index] = c[1]
-        _write(X, x_cells)
-        _write(f_X, f_cells)
+        grids.append(x_cells)
+        grids.append(f_cells)
+    return grids
 
 
 # symbols
@@ -244,76 +193,23 @@ def _draw_symbols(stream: RandomStream):
 
 
 @register
-def task_symbols(A, f_A, B, f_B, generator):
+def task_symbols(stream: RandomStream) -> list[Grid]:
     """Draw a symbols quiz: a c4 pointer inside square 0 aims at another square, and f_X
     paints the pointer's centre in that square's colour."""
-    stream = RandomStream(generator)
     c = stream.colours(5)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    grids = []
+    for _ in range(2):
         layout, q, (si, sj) = _draw_symbols(stream)
         cells = [0] * CELLS
         for k, (i, j) in enumerate(layout):
-            _paint_rect(cells, (i, j, i + _SYMBOL_SIZE, j + _SYMBOL_SIZE), c[k])
+            paint_rect(cells, (i, j, i + _SYMBOL_SIZE, j + _SYMBOL_SIZE), c[k])
         ci, cj = layout[0][0] + 1, layout[0][1] + 1
         for i, j in ((ci + si, cj + sj), (ci, cj + sj), (ci + si, cj)):
             cells[i * WIDTH + j] = c[4]
-        _write(X, cells)
+        grids.append(cells.copy())
         cells[ci * WIDTH + cj] = c[q]
-        _write(f_X, cells)
-
-
-# Rectangles for path and fill
-
-_MIN_SIDE = 3
-
-
-def _sampler_rectangles() -> list[Rect]:
-    """Return every rectangle that `random_rectangles` can draw with its defaults: sides of
-    at least 3 and area at most 50.
-
-    Each side there is two uniform ints in 0..9, sorted, the upper made exclusive. A side of
-    3 or more needs two different ints, so every listed rectangle is equally likely.
-    """
-    spans = [(a, b) for a in range(HEIGHT) for b in range(a + _MIN_SIDE, HEIGHT + 1)]
-    return [
-        (i1, j1, i2, j2)
-        for i1, i2 in spans
-        for j1, j2 in spans
-        if (i2 - i1) * (j2 - j1) <= DEFAULT_SURFACE_MAX
-    ]
-
-
-@functools.cache
-def _rectangle_tables() -> tuple[list[Rect], list[int], torch.Tensor, torch.Tensor]:
-    """Return the sampler's rectangles, their bit masks, their areas and the (N, N) table
-    of which pairs are disjoint (touching edges allowed)."""
-    rects = _sampler_rectangles()
-    i1, j1, i2, j2 = torch.tensor(rects).unbind(1)
-    overlapping = (
-        (i1[:, None] < i2[None, :]) & (i1[None, :] < i2[:, None])
-        & (j1[:, None] < j2[None, :]) & (j1[None, :] < j2[:, None])
-    )
-    return rects, [_rect_bits(rect) for rect in rects], (i2 - i1) * (j2 - j1), ~overlapping
-
-
-_RECTANGLE_BATCH = 256
-
-
-def _rectangle_sets(generator: torch.Generator, nb_rec: int) -> Iterator[list[int]]:
-    """Yield endless sets of `nb_rec` indices into `_rectangle_tables()`, distributed as
-    `random_rectangles(generator, nb_rec)` draws: independent valid rectangles, kept only
-    when pairwise disjoint with total area at most 100.
-
-    Sets of 3 pass about 2% of the time, so the rejection runs on batches of candidates.
-    """
-    _, _, areas, disjoint = _rectangle_tables()
-    while True:
-        draws = torch.randint(len(areas), (_RECTANGLE_BATCH, nb_rec), generator=generator)
-        kept = areas[draws].sum(dim=1) <= MAX_TOTAL_SURFACE
-        for m in range(nb_rec):
-            for n in range(m):
-                kept &= disjoint[draws[:, m], draws[:, n]]
-        yield from draws[kept].tolist()
+        grids.append(cells)
+    return grids
 
 
 # path
@@ -322,7 +218,7 @@ _PATH_MAX_LENGTH = 19
 
 
 @register
-def task_path(A, f_A, B, f_B, generator):
+def task_path(stream: RandomStream) -> list[Grid]:
     """Draw a path quiz: f_X paints in c3 every cell, endpoints excepted, that lies on a
     shortest 4-neighbour path between the two c2 endpoints around the two rectangles.
 
@@ -333,14 +229,13 @@ def task_path(A, f_A, B, f_B, generator):
     cells only, the mean non-zero cell counts of A and B come out 4 to 7 standard errors
     above the original's.
     """
-    stream = RandomStream(generator)
     c = stream.colours(4)
-    rects_table, bits_table, _, _ = _rectangle_tables()
-    rectangle_sets = _rectangle_sets(generator, 2)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    bits = _rectangle_bits()
+    grids = []
+    for _ in range(2):
         while True:
-            first, second = next(rectangle_sets)
-            free = _ALL_CELLS & ~(bits_table[first] | bits_table[second])
+            first, second = random_rectangles(stream, 2)
+            free = _ALL_CELLS & ~(bits[first] | bits[second])
             start, end = stream.below(CELLS), stream.below(CELLS)
             (i1, j1), (i2, j2) = divmod(start, WIDTH), divmod(end, WIDTH)
             start_bit, end_bit = _bit(i1, j1), _bit(i2, j2)
@@ -357,39 +252,39 @@ def task_path(A, f_A, B, f_B, generator):
             on_path |= from_start[k] & from_end[length - k]
 
         cells = [0] * CELLS
-        _paint_rect(cells, rects_table[first], c[0])
-        _paint_rect(cells, rects_table[second], c[1])
+        paint_rect(cells, first, c[0])
+        paint_rect(cells, second, c[1])
         f_cells = cells.copy()
         for index in _cell_indices(on_path):
             f_cells[index] = c[3]
         for index in (start, end):
             cells[index] = f_cells[index] = c[2]
-        _write(X, cells)
-        _write(f_X, f_cells)
+        grids.append(cells)
+        grids.append(f_cells)
+    return grids
 
 
 # fill
 
 
 @register
-def task_fill(A, f_A, B, f_B, generator):
+def task_fill(stream: RandomStream) -> list[Grid]:
     """Draw a fill quiz: f_X fills the background region of the c3 seed cell of X with c3
     and clears the seed.
 
     For each pair a coin decides whether the region may be the whole background. When it
     may not, the rectangles are redrawn until the background has more than one region.
     """
-    stream = RandomStream(generator)
     c = stream.colours(4)
-    rects_table, bits_table, _, _ = _rectangle_tables()
-    rectangle_sets = _rectangle_sets(generator, 3)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    bits = _rectangle_bits()
+    grids = []
+    for _ in range(2):
         accept_full = stream.below(2) == 1
         while True:
-            indices = next(rectangle_sets)
+            rects = random_rectangles(stream, 3)
             free = _ALL_CELLS
-            for index in indices:
-                free &= ~bits_table[index]
+            for rect in rects:
+                free &= ~bits[rect]
             # The original redraws rectangles and seed together until some background cell
             # is unreachable from the seed. Whether one is depends only on the rectangles,
             # so testing them first and drawing the seed once gives the same distribution.
@@ -401,15 +296,16 @@ def task_fill(A, f_A, B, f_B, generator):
         region = _flood(_bit(*divmod(seed, WIDTH)), free)
 
         cells = [0] * CELLS
-        for n, index in enumerate(indices):
-            _paint_rect(cells, rects_table[index], c[n])
+        for n, rect in enumerate(rects):
+            paint_rect(cells, rect, c[n])
         f_cells = cells.copy()
         for index in _cell_indices(region):
             f_cells[index] = c[3]
         cells[seed] = c[3]
         f_cells[seed] = 0
-        _write(X, cells)
-        _write(f_X, f_cells)
+        grids.append(cells)
+        grids.append(f_cells)
+    return grids
 
 
 # isometry
@@ -455,23 +351,23 @@ def _map_cell(matrix, shift, i: int, j: int) -> tuple[int, int]:
 
 
 @register
-def task_isometry(A, f_A, B, f_B, generator):
+def task_isometry(stream: RandomStream) -> list[Grid]:
     """Draw an isometry quiz: f_X is X under one of the 8 rotations and reflections about
     the grid centre, then translated by at most one cell in each direction. The isometry
     can be the identity.
 
     Colours are drawn afresh for each pair, so a quiz has 3 to 6 colours.
     """
-    stream = RandomStream(generator)
     shift = (stream.below(3) - 1, stream.below(3) - 1)
     matrix = _isometry_matrix(stream.below(4), stream.below(2) == 1)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    grids = []
+    for _ in range(2):
         while True:
             c = stream.colours(3)
             rects = [stream.choice(_ISOMETRY_RECTANGLES) for _ in range(3)]
             cells = [0] * CELLS
             for n, (i1, j1, i2, j2) in enumerate(rects):
-                _paint_rect(cells, (i1, j1, i2 + 1, j2 + 1), c[n])
+                paint_rect(cells, (i1, j1, i2 + 1, j2 + 1), c[n])
             visible = CELLS - cells.count(0) >= _ISOMETRY_MIN_CELLS
             if visible and all(colour in cells for colour in c):
                 break
@@ -480,9 +376,10 @@ def task_isometry(A, f_A, B, f_B, generator):
             p1, q1 = _map_cell(matrix, shift, i1, j1)
             p2, q2 = _map_cell(matrix, shift, i2, j2)
             rect = (min(p1, p2), min(q1, q2), max(p1, p2) + 1, max(q1, q2) + 1)
-            _paint_rect(f_cells, rect, c[n])
-        _write(X, cells)
-        _write(f_X, f_cells)
+            paint_rect(f_cells, rect, c[n])
+        grids.append(cells)
+        grids.append(f_cells)
+    return grids
 
 
 # trajectory
@@ -510,23 +407,24 @@ _TRAJECTORY_STARTS = _trajectory_starts()
 
 
 @register
-def task_trajectory(A, f_A, B, f_B, generator):
+def task_trajectory(stream: RandomStream) -> list[Grid]:
     """Draw a trajectory quiz: X shows a c0 start and a c1 point one step away. f_X
     continues the c1 points with the same step up to the edge of the grid."""
-    stream = RandomStream(generator)
     c = stream.colours(2)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    grids = []
+    for _ in range(2):
         # Uniform over valid (start, step) pairs, as joint rejection sampling would give.
         i, j, di, dj = stream.choice(_TRAJECTORY_STARTS)
         cells = [0] * CELLS
         cells[i * WIDTH + j] = c[0]
         cells[(i + di) * WIDTH + j + dj] = c[1]
-        _write(X, cells)
+        grids.append(cells.copy())
         k = 2
         while _inside(i + k * di, j + k * dj):
             cells[(i + k * di) * WIDTH + j + k * dj] = c[1]
             k += 1
-        _write(f_X, cells)
+        grids.append(cells)
+    return grids
 
 
 # bounce
@@ -567,7 +465,7 @@ def _walk(occupied: list[bool], i: int, j: int, di: int, dj: int) -> tuple[list[
 
 
 @register
-def task_bounce(A, f_A, B, f_B, generator):
+def task_bounce(stream: RandomStream) -> list[Grid]:
     """Draw a bounce quiz: a walker starts at a c1 cell, goes straight and turns at c0
     obstacles. X shows its first move in c2 and its final cell in c1, and f_X shows its
     whole track.
@@ -576,9 +474,9 @@ def task_bounce(A, f_A, B, f_B, generator):
     redrawn until it takes at least 3 moves. The start cell may fall on an obstacle and
     then hides it.
     """
-    stream = RandomStream(generator)
     c = stream.colours(3)
-    for X, f_X in _pairs(A, f_A, B, f_B):
+    grids = []
+    for _ in range(2):
         while True:
             cells = [0] * CELLS
             # Repeated draws may pick the same cell, so there are at most 10 obstacles.
@@ -597,5 +495,6 @@ def task_bounce(A, f_A, B, f_B, generator):
         cells[path[0]] = c[2]
         f_cells[path[0]] = c[1]
         cells[path[-1]] = f_cells[path[-1]] = c[1]
-        _write(X, cells)
-        _write(f_X, f_cells)
+        grids.append(cells)
+        grids.append(f_cells)
+    return grids

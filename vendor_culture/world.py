@@ -6,8 +6,12 @@ from typing import Sequence
 
 import torch
 
+from .drawing import RandomStream
 from .tasks import TASKS
-from .tokens import create_empty_quizzes, grids_view
+from .tokens import HEIGHT, NB_SLOTS, WIDTH, create_empty_quizzes, grids_view
+
+# Uniforms per generator call. Large enough that one call serves several quizzes.
+STREAM_BATCH = 256
 
 
 def check_task_names(names: Sequence[str]) -> list[str]:
@@ -26,13 +30,23 @@ def generate_world_quizzes(
     nb: int, tasks: Sequence[str], generator: torch.Generator, return_tasks: bool = False
 ):
     """Generate `nb` quizzes in structure (A, f_A, B, f_B), each from a task drawn
-    uniformly from `tasks`. With `return_tasks`, also return the (nb,) task indices."""
+    uniformly from `tasks`. With `return_tasks`, also return the (nb,) task indices.
+
+    Every random number comes from `generator`: first the task of each quiz, then the
+    quizzes in order from one `RandomStream`."""
     tasks = check_task_names(tasks)
-    quizzes = create_empty_quizzes(nb)
-    grids = grids_view(quizzes)
+    functions = [TASKS[name] for name in tasks]
     choices = torch.randint(0, len(tasks), (nb,), generator=generator)
-    for n, index in enumerate(choices.tolist()):
-        TASKS[tasks[index]](*grids[n], generator)
+    stream = RandomStream(generator, STREAM_BATCH)
+    cells = bytearray()
+    for index in choices.tolist():
+        for grid in functions[index](stream):
+            cells += bytes(grid)
+
+    quizzes = create_empty_quizzes(nb)
+    if nb > 0:
+        values = torch.frombuffer(cells, dtype=torch.uint8)
+        grids_view(quizzes).copy_(values.view(nb, NB_SLOTS, HEIGHT, WIDTH))
     return (quizzes, choices) if return_tasks else quizzes
 
 

@@ -29,18 +29,28 @@ def register(function: Task) -> Task:
     return function
 
 
-@register
-def task_replace_color(stream: RandomStream) -> list[Grid]:
-    """Rectangle 0, of colour c0, becomes colour c3."""
-    c = stream.colours(4)
+def _three_rectangles_per_pair(stream: RandomStream, paint) -> list[Grid]:
+    """Return a quiz whose pairs each hold three random rectangles, painted on X and f_X
+    by `paint(cells, f_cells, n, rect)` for rectangle n."""
     grids = []
     for _ in range(2):
         cells, f_cells = [0] * CELLS, [0] * CELLS
         for n, rect in enumerate(random_rectangles(stream, 3)):
-            paint_rect(cells, rect, c[n])
-            paint_rect(f_cells, rect, c[3] if n == 0 else c[n])
+            paint(cells, f_cells, n, rect)
         grids += (cells, f_cells)
     return grids
+
+
+@register
+def task_replace_color(stream: RandomStream) -> list[Grid]:
+    """Rectangle 0, of colour c0, becomes colour c3."""
+    c = stream.colours(4)
+
+    def paint(cells, f_cells, n, rect):
+        paint_rect(cells, rect, c[n])
+        paint_rect(f_cells, rect, c[3] if n == 0 else c[n])
+
+    return _three_rectangles_per_pair(stream, paint)
 
 
 @register
@@ -116,31 +126,24 @@ def task_half_fill(stream: RandomStream) -> list[Grid]:
     """Give each rectangle a middle line, and fill one half of rectangle 2 with its line colour."""
     c = stream.colours(6)
     direction = stream.below(4)
-    grids = []
-    for _ in range(2):
-        cells, f_cells = [0] * CELLS, [0] * CELLS
-        for n, rect in enumerate(random_rectangles(stream, 3)):
-            _paint_half_fill(cells, rect, direction, c[2 * n], c[2 * n + 1], half=False)
-            _paint_half_fill(f_cells, rect, direction, c[2 * n], c[2 * n + 1], half=n == 2)
-        grids += (cells, f_cells)
-    return grids
+
+    def paint(cells, f_cells, n, rect):
+        _paint_half_fill(cells, rect, direction, c[2 * n], c[2 * n + 1], half=False)
+        _paint_half_fill(f_cells, rect, direction, c[2 * n], c[2 * n + 1], half=n == 2)
+
+    return _three_rectangles_per_pair(stream, paint)
 
 
 @register
 def task_frame(stream: RandomStream) -> list[Grid]:
     """Rectangle 2 is reduced to its 1-cell border."""
     c = stream.colours(4)
-    grids = []
-    for _ in range(2):
-        cells, f_cells = [0] * CELLS, [0] * CELLS
-        for n, rect in enumerate(random_rectangles(stream, 3)):
-            paint_rect(cells, rect, c[n])
-            if n < 2:
-                paint_rect(f_cells, rect, c[n])
-            else:
-                paint_border(f_cells, rect, c[n])
-        grids += (cells, f_cells)
-    return grids
+
+    def paint(cells, f_cells, n, rect):
+        paint_rect(cells, rect, c[n])
+        (paint_border if n == 2 else paint_rect)(f_cells, rect, c[n])
+
+    return _three_rectangles_per_pair(stream, paint)
 
 
 def _paint_top_left_l(cells: list[int], rect: Rect, colour: int) -> None:
@@ -182,15 +185,13 @@ def task_corners(stream: RandomStream) -> list[Grid]:
     """Two opposite L-shaped corners of each rectangle become the filled rectangle."""
     c = stream.colours(3)
     polarity = stream.below(2)
-    grids = []
-    for _ in range(2):
-        cells, f_cells = [0] * CELLS, [0] * CELLS
-        for n, rect in enumerate(random_rectangles(stream, 3)):
-            for index in _corner_cells(rect, polarity):
-                cells[index] = c[n]
-            paint_rect(f_cells, rect, c[n])
-        grids += (cells, f_cells)
-    return grids
+
+    def paint(cells, f_cells, n, rect):
+        for index in _corner_cells(rect, polarity):
+            cells[index] = c[n]
+        paint_rect(f_cells, rect, c[n])
+
+    return _three_rectangles_per_pair(stream, paint)
 
 
 @register

@@ -691,41 +691,23 @@ def partitioned_repo_id(repo_id: str) -> str:
 
 def check_push_repo(repo_id: str, partitioned: bool) -> None:
     """Raise CulturectlError unless `repo_id` (and its partitioned twin) are valid ids."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from .hub import check_push_repo_id
 
     for name in [repo_id] + ([partitioned_repo_id(repo_id)] if partitioned else []):
-        try:
-            validate_repo_id(name)
-        except HFValidationError as error:
-            raise CulturectlError(f"invalid --push-to-hub {name!r}: {error}; use the form owner/name") from None
+        check_push_repo_id(name)
 
 
 def push_dataset(out: Path, repo_id: str, partitioned: bool) -> list[str]:
     """Upload the parquet shards, dataset card and manifest of `out` to the dataset
     repository `repo_id`, and with `partitioned` the partitioned copy to
     `<repo_id>-partitioned`, creating the repositories if needed. Returns the commit URLs."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from .hub import _connection_errors, _first_line
+    from .hub import push_folder
 
     check_push_repo(repo_id, partitioned)
     targets = [(repo_id, Path(out), [CARD_NAME, MANIFEST_NAME, f"{PARQUET_DIR}/*.parquet"])]
     if partitioned:
         targets.append((partitioned_repo_id(repo_id), Path(out) / PARTITIONED_DIR, [CARD_NAME, f"{PARQUET_DIR}/*.parquet"]))
-    api = HfApi()
-    commits = []
-    for target, folder, patterns in targets:
-        try:
-            api.create_repo(target, repo_type="dataset", exist_ok=True)
-            commit = api.upload_folder(
-                repo_id=target, repo_type="dataset", folder_path=str(folder),
-                allow_patterns=patterns, commit_message="Upload culture quizzes",
-            )
-        except (HfHubHTTPError, OSError, ValueError, *_connection_errors()) as error:
-            raise CulturectlError(
-                f"push of {folder} to {target} failed ({_first_line(error)}); the dataset stays on disk. "
-                "Log in with `hf auth login` and run the command again"
-            ) from None
-        commits.append(str(commit))
-    return commits
+    return [
+        push_folder(folder, target, "dataset", patterns, "Upload culture quizzes")
+        for target, folder, patterns in targets
+    ]

@@ -638,70 +638,37 @@ def hub_culture_quizzes_path(
 
 
 # ---------------------------------------------------------------------------
-# Culture quizzes
+# Uploads
 # ---------------------------------------------------------------------------
 
 
-def load_culture_quizzes(path: str | Path) -> tuple[list, list]:
-    """Load an original `c_quizzes.pth`: a tuple (train, test) of lists of int64 tensors
-    of shape (n, 404), one tensor per culture round, quizzes in structure (A, f_A, B, f_B).
+def check_push_repo_id(repo_id: str) -> None:
+    """Raise CulturectlError unless `repo_id` is a valid hub repository id for --push-to-hub."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    The file is read with `torch.load(weights_only=True)`, so it cannot run code. Raises
-    CulturectlError for a missing, unreadable or misshapen file, or a token outside the
-    vocabulary.
-    """
-    import pickle
-    import zipfile
-
-    import torch
-
-    from vendor_culture.tokens import QUIZ_LEN, VOCAB_SIZE
-
-    path = Path(path)
-    if not path.is_file():
-        raise CulturectlError(f"culture quiz file not found: {path}")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise CulturectlError(f"invalid --push-to-hub {repo_id!r}: {error}; use the form owner/name") from None
+
+
+def push_folder(folder: Path, repo_id: str, repo_type: str, patterns: list[str], message: str) -> str:
+    """Upload the files of `folder` matching `patterns` to the hub repository `repo_id`,
+    creating it if needed, and return the commit URL. A failure leaves the local files as
+    they are and raises CulturectlError."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
+            allow_patterns=patterns, commit_message=message,
+        )
+    except (HfHubHTTPError, OSError, ValueError, *_connection_errors()) as error:
         raise CulturectlError(
-            f"{path}: rejected, the file is not a plain-tensor culture quiz file ({_first_line(error)})"
+            f"push of {folder} to {repo_id} failed ({_first_line(error)}); the files stay on disk. "
+            "Log in with `hf auth login` and run the command again"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise CulturectlError(
-            f"{path}: cannot read the culture quiz file, it is corrupt or truncated ({type(error).__name__})"
-        ) from None
-
-    if not (isinstance(content, (tuple, list)) and len(content) == 2):
-        raise CulturectlError(
-            f"{path}: not a culture quiz file; expected a tuple (train, test) of tensor lists, "
-            f"found {type(content).__name__}"
-        )
-    splits = []
-    for split_name, split in zip(("train", "test"), content):
-        if isinstance(split, torch.Tensor):
-            split = [split]
-        if not isinstance(split, (tuple, list)):
-            raise CulturectlError(
-                f"{path}: the {split_name} quizzes are a {type(split).__name__}, expected a list of tensors"
-            )
-        for index, tensor in enumerate(split):
-            _check_quiz_tensor(tensor, path, f"{split_name}[{index}]", QUIZ_LEN, VOCAB_SIZE)
-        splits.append(list(split))
-    return splits[0], splits[1]
-
-
-def _check_quiz_tensor(tensor, path: Path, name: str, quiz_length: int, vocabulary_size: int) -> None:
-    import torch
-
-    if not isinstance(tensor, torch.Tensor):
-        raise CulturectlError(f"{path}: {name} is a {type(tensor).__name__}, expected an int64 tensor")
-    if tensor.dtype != torch.int64 or tensor.dim() != 2 or tensor.shape[1] != quiz_length:
-        raise CulturectlError(
-            f"{path}: {name} has dtype {tensor.dtype} and shape {tuple(tensor.shape)}, "
-            f"expected int64 of shape (n, {quiz_length})"
-        )
-    if tensor.numel() and (int(tensor.min()) < 0 or int(tensor.max()) >= vocabulary_size):
-        raise CulturectlError(
-            f"{path}: {name} has tokens outside 0..{vocabulary_size - 1} "
-            f"(min {int(tensor.min())}, max {int(tensor.max())})"
-        )
+    return str(commit)

@@ -211,32 +211,7 @@ def attach_tokenizer(model, path: Path | None = None):
 def push_tokenizer(folder: Path, repo_id: str) -> str:
     """Upload the tokenizer files of `folder` to the model repository `repo_id` on the
     Hugging Face hub, creating the repository if needed. Returns the commit URL."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from .hub import check_push_repo_id, push_folder
 
-    from .hub import _connection_errors, _first_line
-
-    check_repo_id(repo_id)
-    api = HfApi()
-    try:
-        api.create_repo(repo_id, repo_type="model", exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo_id, repo_type="model", folder_path=str(folder),
-            allow_patterns=list(TOKENIZER_FILES), commit_message="Upload the culture tokenizer",
-        )
-    except (HfHubHTTPError, OSError, ValueError, *_connection_errors()) as error:
-        raise CulturectlError(
-            f"push of {folder} to {repo_id} failed ({_first_line(error)}); the files stay on disk. "
-            "Log in with `hf auth login` and run the command again"
-        ) from None
-    return str(commit)
-
-
-def check_repo_id(repo_id: str) -> None:
-    """Raise CulturectlError unless `repo_id` is a valid hub repository id."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise CulturectlError(f"invalid --push-to-hub {repo_id!r}: {error}; use the form owner/name") from None
+    check_push_repo_id(repo_id)
+    return push_folder(folder, repo_id, "model", list(TOKENIZER_FILES), "Upload the culture tokenizer")

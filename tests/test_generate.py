@@ -8,6 +8,7 @@ import shutil
 import struct
 import xml.etree.ElementTree as ElementTree
 import zlib
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -253,6 +254,10 @@ def test_original_c_quizzes_file_loads(data_dir):
         (([torch.zeros(2, 10, dtype=torch.int64)], []), r"shape \(2, 10\)"),
         (([torch.zeros(1, QUIZ_LEN, dtype=torch.int64)], []), "markers are not A, f_A, B, f_B"),
         (([torch.zeros(1, QUIZ_LEN)], []), "dtype torch.float32"),
+        (([], [], []), "not a culture quiz file"),
+        (([torch.zeros(QUIZ_LEN, dtype=torch.int64)], []), r"shape \(404,\)"),
+        (("quizzes", []), "the train entry is not a list of tensors"),
+        ((SimpleNamespace(payload=1), []), "not a plain-tensor file"),
     ],
 )
 def test_invalid_quiz_files_rejected(tmp_path, content, message):
@@ -267,6 +272,11 @@ def test_corrupt_and_missing_quiz_files_rejected(tmp_path, world_quizzes):
     corrupt.write_bytes(b"not a zip file")
     with pytest.raises(CulturectlError, match="corrupt"):
         load_culture_quizzes(corrupt)
+    truncated = tmp_path / "truncated.pth"
+    torch.save(([world_quizzes], [world_quizzes]), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    with pytest.raises(CulturectlError, match="corrupt or truncated"):
+        load_culture_quizzes(truncated)
     with pytest.raises(CulturectlError, match="not found"):
         load_culture_quizzes(tmp_path / "missing.pth")
 

@@ -20,7 +20,6 @@ from types import SimpleNamespace
 
 import huggingface_hub
 import pytest
-import torch
 from huggingface_hub import constants as hub_constants
 from typer.testing import CliRunner
 
@@ -457,71 +456,6 @@ def test_hub_culture_quizzes_path_missing(cache):
 
     assert "c_quizzes.pth" in str(raised.value)
     assert "culturectl fetch" in str(raised.value)
-
-
-# ---------------------------------------------------------------------------
-# Culture quiz files
-# ---------------------------------------------------------------------------
-
-
-def test_load_culture_quizzes_reference():
-    train, test = hub.load_culture_quizzes(REFERENCE_QUIZZES)
-
-    assert [tuple(tensor.shape) for tensor in train] == [(3, 404), (3, 404)]
-    assert [tuple(tensor.shape) for tensor in test] == [(2, 404)]
-    assert all(tensor.dtype == torch.int64 for tensor in train + test)
-
-
-def _bad_quizzes_cases():
-    good = torch.zeros(2, 404, dtype=torch.int64)
-    return {
-        "not a tuple": {"train": [good]},
-        "three splits": ([good], [good], [good]),
-        "wrong width": ([torch.zeros(2, 403, dtype=torch.int64)], []),
-        "wrong dtype": ([good.int()], []),
-        "one dimension": ([torch.zeros(404, dtype=torch.int64)], []),
-        "token out of range": ([torch.full((1, 404), 15, dtype=torch.int64)], []),
-        "negative token": ([], [torch.full((1, 404), -1, dtype=torch.int64)]),
-        "split not a list": ("quizzes", []),
-    }
-
-
-@pytest.mark.parametrize("case", list(_bad_quizzes_cases()))
-def test_load_culture_quizzes_rejects(tmp_path, case):
-    path = tmp_path / "c_quizzes.pth"
-    torch.save(_bad_quizzes_cases()[case], path)
-
-    with pytest.raises(CulturectlError) as raised:
-        hub.load_culture_quizzes(path)
-
-    assert str(path) in str(raised.value)
-
-
-def test_load_culture_quizzes_rejects_corrupt(tmp_path):
-    path = tmp_path / "c_quizzes.pth"
-    path.write_bytes(REFERENCE_QUIZZES.read_bytes()[:1000])
-
-    with pytest.raises(CulturectlError) as raised:
-        hub.load_culture_quizzes(path)
-
-    assert "corrupt or truncated" in str(raised.value)
-
-
-def test_load_culture_quizzes_rejects_code(tmp_path):
-    path = tmp_path / "c_quizzes.pth"
-    torch.save((SimpleNamespace(payload=1), []), path)
-
-    with pytest.raises(CulturectlError) as raised:
-        hub.load_culture_quizzes(path)
-
-    assert "rejected" in str(raised.value)
-
-
-def test_load_culture_quizzes_missing_file(tmp_path):
-    with pytest.raises(CulturectlError) as raised:
-        hub.load_culture_quizzes(tmp_path / "absent.pth")
-
-    assert "not found" in str(raised.value)
 
 
 # ---------------------------------------------------------------------------

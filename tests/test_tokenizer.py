@@ -15,9 +15,10 @@ from culturectl.checkpoints import load_checkpoint
 from culturectl.cli import app
 from culturectl.errors import CulturectlError
 from culturectl.hooked import to_hooked
+from culturectl.hub import check_push_repo_id
 from culturectl.tokenizer import (
     PAD_TOKEN, SYMBOLS, VOCABULARY, CultureTokenizerFast, attach_tokenizer, build_tokenizer,
-    check_repo_id, load_tokenizer, push_tokenizer, save_tokenizer, text_to_tokens, tokens_to_text,
+    load_tokenizer, push_tokenizer, save_tokenizer, text_to_tokens, tokens_to_text,
 )
 from vendor_culture.tasks import RELEASED_TASKS
 from vendor_culture.tokens import BOS_TOKEN, ROW_LEN, VOCAB_SIZE, quizzes_to_rows
@@ -317,7 +318,7 @@ def test_cli_rejects_invalid_repo_before_writing(tmp_path):
 
 
 def test_check_repo_id_accepts_owner_name():
-    check_repo_id("someone/culture-tokenizer")
+    check_push_repo_id("someone/culture-tokenizer")
 
 
 def test_push_uploads_tokenizer_files(tokenizer_dir, monkeypatch):

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +21,11 @@ from vendor_culture.mygpt import MyGPT, MyGPTConfig
 
 from .atomic import atomic_path
 from .errors import CulturectlError
+from .torch_files import load_torch_file
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 FORMAT_NAME = "culturectl-mygpt"
 FORMAT_VERSION = 1
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_PROTOCOL = b"\x80"
 _NAME = re.compile(r"^gpt_(\d{3,})\.(pth|safetensors)$")
 
 
@@ -121,22 +118,7 @@ def build_model(state_dict: dict[str, torch.Tensor], config: MyGPTConfig, source
 
 def load_original(path: Path) -> tuple[dict[str, torch.Tensor], float | None]:
     """Load an original `gpt_NNN.pth` tuple (state_dict, accuracy) without unpickling code."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    # torch.save writes a zip archive; files from torch < 1.6 start with a pickle protocol byte.
-    if not (head.startswith(_ZIP_MAGIC) or head[:1] == _PICKLE_PROTOCOL):
-        raise CulturectlError(f"{path}: not a torch checkpoint, the file is corrupt or of another format")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CulturectlError(
-            f"{path}: rejected, the file contains objects other than tensors and plain "
-            "containers, and unpickling them could run arbitrary code"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise CulturectlError(
-            f"{path}: cannot read the checkpoint, the file is corrupt or truncated ({type(error).__name__})"
-        ) from None
+    content = load_torch_file(path, "checkpoint")
     if isinstance(content, (tuple, list)) and len(content) == 2 and isinstance(content[0], dict):
         state_dict, accuracy = content
     elif isinstance(content, dict) and all(isinstance(v, torch.Tensor) for v in content.values()):

@@ -62,3 +62,10 @@ def main() -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except OSError as error:
+        # A path the command could not create, read or write.
+        if _state["debug"]:
+            raise
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}; check the path and its permissions", file=sys.stderr)
+        sys.exit(1)

@@ -25,12 +25,14 @@ that only generate rows start without them.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -304,22 +306,74 @@ def generate_batches(recipe: RowRecipe, sources: np.ndarray, bounds: Sequence[tu
     executor = ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(recipe,)
     )
+    pending: deque = deque()
+    remaining = iter(bounds)
+    limit = IN_FLIGHT_PER_WORKER * workers
+
+    def submit_more() -> None:
+        while len(pending) < limit:
+            bound = next(remaining, None)
+            if bound is None:
+                return
+            start, stop = bound
+            pending.append(executor.submit(_worker_rows, start, sources[start:stop]))
+
     try:
-        pending: deque = deque()
-        remaining = iter(bounds)
-        limit = IN_FLIGHT_PER_WORKER * workers
-        while True:
-            while len(pending) < limit:
-                bound = next(remaining, None)
-                if bound is None:
-                    break
-                start, stop = bound
-                pending.append(executor.submit(_worker_rows, start, sources[start:stop]))
-            if not pending:
-                break
+        # The workers start during the first submissions. Started while Ctrl-C is ignored
+        # here, they keep ignoring it from their first instruction, and so print no
+        # traceback when it comes while they import torch.
+        with _interrupts_ignored():
+            submit_more()
+        while pending:
             yield pending.popleft().result()
+            submit_more()
+    except BaseException:
+        # Interrupted, failed or closed early: stop the workers at once rather than wait
+        # for their items. A second Ctrl-C during a graceful shutdown could leave them
+        # waiting for work forever, and the interpreter waiting for them at exit.
+        with _interrupts_ignored():
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+            executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    with _interrupts_ignored():
+        executor.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _first_interrupt_only():
+    """Turn the first Ctrl-C in this block into KeyboardInterrupt and ignore the later
+    ones, so that the clean-up the first one starts runs to its end. (A terminal sends
+    SIGINT to every process of the group, and `timeout -s INT` sends it twice.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """Ignore SIGINT in this block (only the main thread can change signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        # None: the handler was not set from Python, so it cannot be restored from here.
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 # ---------------------------------------------------------------------------
@@ -547,14 +601,16 @@ def write_dataset(
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)
     try:
-        summary = _write_staging(staging, options, recipe, total, workers, on_progress)
-        manifest = _manifest(staging, options, summary, culture_record, workers, command)
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.rename(staging, out)
+        with _first_interrupt_only():
+            summary = _write_staging(staging, options, recipe, total, workers, on_progress)
+            manifest = _manifest(staging, options, summary, culture_record, workers, command)
+            (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            os.rename(staging, out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        with _interrupts_ignored():
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     summary.out = out
     summary.parquet_files = [out / path.relative_to(staging) for path in summary.parquet_files]
@@ -612,9 +668,10 @@ def _write_staging(staging: Path, options: DatasetOptions, recipe: RowRecipe, to
             writer.close()
     except BaseException:
         # Stop the workers now rather than when the generator is garbage-collected.
-        batches.close()
-        for writer in [*writers.values(), *partition_writers.values()]:
-            writer.abort()
+        with _interrupts_ignored():
+            batches.close()
+            for writer in [*writers.values(), *partition_writers.values()]:
+                writer.abort()
         raise
 
     train = writers[TRAIN_SPLIT]

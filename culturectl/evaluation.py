@@ -90,7 +90,8 @@ def build_eval_sets(
     """
     sets = []
     for index, task in enumerate(tasks):
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
+        # Modulo 2**64, the range torch accepts; small seeds are unchanged.
+        generator = torch.Generator().manual_seed((seed * 1_000_003 + index) % 2**64)
         if task == CULTURE_TASK:
             if culture_quizzes is None or culture_quizzes.size(0) == 0:
                 raise ValueError("task 'culture' needs culture quizzes: pass --culture-quizzes FILE, or run `culturectl fetch` and use --source hub")

@@ -12,9 +12,7 @@ Quiz files come in two formats, chosen by suffix:
 from __future__ import annotations
 
 import json
-import pickle
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -47,6 +45,7 @@ from vendor_culture.world import generate_world_quizzes
 
 from .atomic import atomic_path
 from .errors import CulturectlError
+from .torch_files import load_torch_file
 
 QUIZ_FORMAT_NAME = "culturectl-quizzes"
 QUIZ_FORMAT_VERSION = 1
@@ -137,7 +136,7 @@ def complete_world_quizzes(
         temperature, seed, noise,
     )
     for model in models:
-        decode_generator = torch.Generator().manual_seed(seed + DECODE_SEED_OFFSET)
+        decode_generator = torch.Generator().manual_seed((seed + DECODE_SEED_OFFSET) % 2**64)
         start = time.perf_counter()
         pieces = []
         for first in range(0, n, batch_size):
@@ -421,20 +420,7 @@ def load_culture_quizzes(path: Path) -> CultureQuizzes:
 
 
 def _load_torch_quizzes(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        # torch.load reports both a file that is not a torch archive and a pickle that
-        # needs code to load as an unpickling error.
-        first_line = (str(error).strip().splitlines() or ["unsafe pickle"])[0]
-        raise CulturectlError(
-            f"{path}: cannot read the quiz file, it is corrupt or not a plain-tensor file ({first_line})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise CulturectlError(
-            f"{path}: cannot read the quiz file, it is corrupt or truncated ({type(error).__name__})"
-        ) from None
-
+    content = load_torch_file(path, "quiz file")
     expected = "a tuple (train list, test list) of (n, 404) int64 tensors"
     if not (isinstance(content, (tuple, list)) and len(content) == 2):
         raise CulturectlError(f"{path}: not a culture quiz file; expected {expected}, found {type(content).__name__}")

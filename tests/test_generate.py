@@ -257,7 +257,7 @@ def test_original_c_quizzes_file_loads(data_dir):
         (([], [], []), "not a culture quiz file"),
         (([torch.zeros(QUIZ_LEN, dtype=torch.int64)], []), r"shape \(404,\)"),
         (("quizzes", []), "the train entry is not a list of tensors"),
-        ((SimpleNamespace(payload=1), []), "not a plain-tensor file"),
+        ((SimpleNamespace(payload=1), []), "rejected, the file contains objects other than tensors"),
     ],
 )
 def test_invalid_quiz_files_rejected(tmp_path, content, message):

@@ -64,7 +64,7 @@ def dataset(
     from ..dataset import DatasetOptions, check_push_repo, push_dataset, write_dataset
 
     options = DatasetOptions(
-        n=n, tasks=tuple(split_names(tasks) or RELEASED_TASKS), seed=seed, culture=culture,
+        n=n, tasks=tuple(split_names(tasks, "--tasks") or RELEASED_TASKS), seed=seed, culture=culture,
         structures=structures, noise=PROMPT_NOISE if noise else 0.0, shard_size=shard_size,
         partitioned=partitioned,
     )

@@ -62,9 +62,9 @@ def eval_command(
     if num_samples < 1 or batch_size < 1:
         raise typer.BadParameter("--num-samples and --batch-size must be at least 1")
     try:
-        task_names = split_names(tasks) or list(RELEASED_TASKS)
+        task_names = split_names(tasks, "--tasks") or list(RELEASED_TASKS)
         check_task_names([name for name in task_names if name != CULTURE_TASK] or RELEASED_TASKS)
-        structure_names = split_names(structures) or []
+        structure_names = split_names(structures, "--structures") or []
         culture = _culture_quizzes(culture_quizzes, source) if CULTURE_TASK in task_names else None
         eval_sets = build_eval_sets(
             task_names, structure_names, num_samples, seed, PROMPT_NOISE if noise else 0.0, culture

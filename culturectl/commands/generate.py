@@ -211,7 +211,7 @@ def _complete(loaded, runnable, n, temperature, structure_text, tasks, noise, ba
     from .show_quiz import parse_structure
 
     try:
-        task_names = check_task_names(split_names(tasks) or list(RELEASED_TASKS))
+        task_names = check_task_names(split_names(tasks, "--tasks") or list(RELEASED_TASKS))
     except ValueError as error:
         raise CulturectlError(f"invalid --tasks {tasks!r}: {error}") from None
     struct = parse_structure(structure_text)

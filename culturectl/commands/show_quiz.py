@@ -9,6 +9,9 @@ import typer
 
 from ..options import SeedOpt, split_names
 
+# A bound on --n, so that a mistyped count fails at once instead of filling memory.
+MAX_QUIZZES = 10_000
+
 # torch, vendor_culture and the renderer are imported inside the command, so that
 # `culturectl --help` and the other subcommands start without loading torch.
 
@@ -24,7 +27,10 @@ def show_quiz(
     ] = None,
     n: Annotated[
         Optional[int],
-        typer.Option("--n", min=1, help="Number of quizzes to print (default: 4 world quizzes, or every quiz of --file)."),
+        typer.Option(
+            "--n", min=1, max=MAX_QUIZZES,
+            help="Number of quizzes to print (default: 4 world quizzes, or every quiz of --file).",
+        ),
     ] = None,
     seed: SeedOpt = 0,
     structure: Annotated[
@@ -74,7 +80,7 @@ def show_quiz(
             raise CulturectlError("--task and --file exclude each other: --file draws the quizzes saved in the file")
         quizzes, wrong, predicted_markers, labels = _saved_quizzes(file, n)
     else:
-        tasks = list(RELEASED_TASKS) if task is None else split_names(task)
+        tasks = list(RELEASED_TASKS) if task is None else split_names(task, "--task")
         try:
             tasks = check_task_names(tasks)
         except ValueError as error:
@@ -164,7 +170,7 @@ def parse_structure(text: str) -> tuple[str, str, str, str]:
     if name in STRUCTURE_BY_PREDICTED:
         return STRUCTURE_BY_PREDICTED[name].struct
 
-    names = split_names(text) or []
+    names = split_names(text, "--structure") or []
     if len(names) == len(MARKER_NAMES) and sorted(names) == sorted(MARKER_NAMES):
         return tuple(names)  # type: ignore[return-value]
 

@@ -22,20 +22,20 @@ def train(
     nb_heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
     nb_blocks: Annotated[int, typer.Option(help="Transformer blocks.")] = 3,
     dropout: Annotated[float, typer.Option(help="Dropout on embeddings and MLP outputs.")] = 0.1,
-    samples: Annotated[int, typer.Option(help="Quizzes to train on, per model.")] = 100_000,
-    batch_size: Annotated[int, typer.Option(help="Quizzes per optimizer step.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (linear warm-up, then cosine decay).")] = 2e-3,
-    warmup_steps: Annotated[int, typer.Option(help="Optimizer steps of linear warm-up.")] = 200,
+    samples: Annotated[int, typer.Option(min=1, help="Quizzes to train on, per model.")] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Quizzes per optimizer step.")] = 32,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak Adam learning rate (linear warm-up, then cosine decay).")] = 2e-3,
+    warmup_steps: Annotated[int, typer.Option(min=0, help="Optimizer steps of linear warm-up.")] = 200,
     tasks: TasksOpt = None,
-    noise: Annotated[float, typer.Option(help="Prompt noise probability per cell.")] = 0.05,
+    noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Prompt noise probability per cell.")] = 0.05,
     bf16: Annotated[bool, typer.Option("--bf16/--fp32", help="bfloat16 autocast for the forward pass.")] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
-    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads (default: torch's choice).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch CPU threads (default: torch's choice).")] = None,
     run_dir: Annotated[Path, typer.Option(help="Folder for resume checkpoints.")] = Path("runs"),
-    checkpoint_every: Annotated[float, typer.Option(help="Seconds between resume checkpoints.")] = 180.0,
+    checkpoint_every: Annotated[float, typer.Option(min=0.0, help="Seconds between resume checkpoints.")] = 180.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the resume checkpoint in --run-dir.")] = False,
-    eval_samples: Annotated[int, typer.Option(help="Quizzes per task and structure for the accuracy stored in the JSON (0: skip).")] = 250,
+    eval_samples: Annotated[int, typer.Option(min=0, help="Quizzes per task and structure for the accuracy stored in the JSON (0: skip).")] = 250,
 ) -> None:
     """Train one or more MyGPT models on world quizzes.
 
@@ -58,7 +58,7 @@ def train(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        task_names = check_task_names(split_names(tasks) or list(RELEASED_TASKS))
+        task_names = check_task_names(split_names(tasks, "--tasks") or list(RELEASED_TASKS))
         if preset is not None:
             model_config = preset_config(preset, dropout=dropout)
         else:

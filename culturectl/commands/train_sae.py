@@ -87,7 +87,7 @@ def train_sae(
         "train_batch_size_tokens": batch_size, "positions": positions.value if positions else None,
         "seed": seed, "eval_quizzes": eval_quizzes,
     }
-    task_names = split_names(tasks) or list(RELEASED_TASKS)
+    task_names = split_names(tasks, "--tasks") or list(RELEASED_TASKS)
 
     if eval_only is not None:
         if out is None and eval_only == "hub":

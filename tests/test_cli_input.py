@@ -1,0 +1,110 @@
+"""Bad command-line input across subcommands: usage errors exit 2, other errors print one
+line on stderr and exit 1, and an interrupted dataset run stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from culturectl.cli import app
+
+runner = CliRunner()
+
+
+def run_cli(*args, cwd=None):
+    """Run the real entry point in a subprocess: exit code, stdout, stderr."""
+    process = subprocess.run(
+        [sys.executable, "-m", "culturectl", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+    return process.returncode, process.stdout, process.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["show-quiz", "--seed", "-1"],
+    ["show-quiz", "--seed", str(2**63)],
+    ["show-quiz", "--n", "10001"],
+    ["show-quiz", "--task", ""],
+    ["eval", "--models", "0", "--structures", ""],
+    ["eval", "--models", "0", "--tasks", ","],
+    ["train", "--models", "0", "--out", "unused", "--batch-size", "0"],
+    ["train", "--models", "0", "--out", "unused", "--samples", "0"],
+    ["train", "--models", "0", "--out", "unused", "--noise", "2"],
+    ["train", "--models", "0", "--out", "unused", "--eval-samples", "-1"],
+    ["train", "--models", "0", "--out", "unused", "--tasks", ""],
+    ["dataset", "--n", "4", "--out", "unused", "--tasks", ""],
+])
+def test_usage_errors_exit_2(tmp_path, args):
+    result = runner.invoke(app, args)
+
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "unused").exists()
+
+
+def test_largest_seed_is_accepted():
+    # Seeds derived from it (per task, per model) must stay inside torch's range.
+    result = runner.invoke(app, [
+        "eval", "--models", "0", "--tasks", "frame", "--structures", "A", "-n", "2",
+        "--seed", str(2**63 - 1), "--json",
+    ])
+
+    assert result.exit_code == 0, result.output
+
+
+def test_text_quiz_file(tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+
+    code, _, stderr = run_cli("show-quiz", "--file", str(text))
+
+    assert code == 1
+    assert stderr == f"error: {text}: not a torch quiz file, the file is corrupt or of another format\n"
+
+
+def test_output_below_a_file(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+
+    code, _, stderr = run_cli("show-quiz", "--n", "1", "--png", str(blocker / "quiz.png"))
+    assert code == 1
+    assert stderr == f"error: cannot write {blocker / 'quiz.png'}: {blocker} is a file, not a folder; choose another path\n"
+
+    code, _, stderr = run_cli("dataset", "--n", "4", "--workers", "1", "--out", str(blocker / "data"))
+    assert code == 1
+    assert stderr.startswith("error: "), stderr
+    assert stderr.count("\n") == 1, stderr
+    assert str(blocker) in stderr
+
+
+def test_dataset_stops_cleanly_on_double_interrupt(tmp_path):
+    # A terminal's Ctrl-C reaches every process of the group, and `timeout -s INT` signals
+    # the command twice; neither may leave processes waiting or a partial folder behind.
+    out = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "culturectl", "dataset", "--n", "200000", "--workers", "2", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(tmp_path.glob(".data.*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(tmp_path.glob(".data.*.partial")), "the run never started writing"
+    # Let the workers start and produce rows.
+    time.sleep(3)
+
+    os.kill(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the interrupted run did not exit within 120 s")
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == []

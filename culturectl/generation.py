@@ -404,6 +404,8 @@ def _as_world_quizzes(quizzes: torch.Tensor, name: str) -> torch.Tensor:
 def load_quiz_file(path: Path) -> QuizFile:
     """Read a quiz file of either format; both splits come back in (A, f_A, B, f_B)."""
     path = Path(path)
+    if path.is_dir():
+        raise CulturectlError(f"{path} is a folder; give a quiz file (.pth or .safetensors)")
     if not path.is_file():
         raise CulturectlError(f"quiz file not found: {path}")
     if path.suffix == SAFETENSORS_SUFFIX:

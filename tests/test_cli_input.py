@@ -38,6 +38,7 @@ def run_cli(*args, cwd=None):
     ["train", "--models", "0", "--out", "unused", "--eval-samples", "-1"],
     ["train", "--models", "0", "--out", "unused", "--tasks", ""],
     ["dataset", "--n", "4", "--out", "unused", "--tasks", ""],
+    ["train-sae", "--eval-only", "identity", "--seed", "-1"],
 ])
 def test_usage_errors_exit_2(tmp_path, args):
     result = runner.invoke(app, args)
@@ -64,6 +65,13 @@ def test_text_quiz_file(tmp_path):
 
     assert code == 1
     assert stderr == f"error: {text}: not a torch quiz file, the file is corrupt or of another format\n"
+
+
+def test_folder_as_quiz_file(tmp_path):
+    code, _, stderr = run_cli("show-quiz", "--file", str(tmp_path))
+
+    assert code == 1
+    assert stderr == f"error: {tmp_path} is a folder; give a quiz file (.pth or .safetensors)\n"
 
 
 def test_output_below_a_file(tmp_path):

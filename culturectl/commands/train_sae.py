@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..options import CheckpointsOpt, DeviceOpt, JsonOpt, SourceOpt, TasksOpt, split_names
+from ..options import SEED_MAX, CheckpointsOpt, DeviceOpt, JsonOpt, SourceOpt, TasksOpt, split_names
 
 
 class Architecture(str, Enum):
@@ -48,7 +48,7 @@ def train_sae(
     training_tokens: Annotated[Optional[int], typer.Option("--training-tokens", help="Activations to train on, counted after position filtering.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Activations per SAE training step.")] = None,
     positions: Annotated[Optional[Positions], typer.Option("--positions", help="all: every quiz token except BOS and markers; answer: the answer-grid cells; every: all 405 positions.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for SAE initialisation, batch mixing and the evaluation quizzes (default: the preset's).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=SEED_MAX, help="Seed for SAE initialisation, batch mixing and the evaluation quizzes (default: the preset's).")] = None,
     device: DeviceOpt = "cpu",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out with the settings stored there; options that change settings are rejected.")] = False,
     eval_only: Annotated[Optional[str], typer.Option("--eval-only", help="Evaluate an existing SAE folder instead of training. 'hub' is the published SAE after `culturectl fetch --sae`; pass --source hub with it.")] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,27 +13,27 @@ from .errors import CulturectlError
 
 @contextlib.contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block
-    finishes without an exception, and remove it otherwise."""
+    """Yield a temporary path for `path`; move it onto `path` only if the block finishes
+    without an exception, and remove it otherwise.
+
+    The temporary file sits in a private folder beside `path` and has the final file
+    name, because some writers record the name inside the file (torch.save names its
+    zip records after it) and the same input should give the same bytes. The writer
+    creates the file, so it gets the permissions of any new file.
+    """
     path = Path(path)
     blocking = next((parent for parent in path.parents if parent.exists()), None)
     if blocking is not None and not blocking.is_dir():
         raise CulturectlError(f"cannot write {path}: {blocking} is a file, not a folder; choose another path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     except OSError as error:
         raise CulturectlError(
             f"cannot write {path}: {error.strerror or error}; check the path and its permissions"
         ) from None
-    os.close(handle)
-    # mkstemp creates the file private; give the result the permissions of a normal file.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
     try:
-        yield Path(temporary)
-        os.replace(temporary, path)
+        yield folder / path.name
+        os.replace(folder / path.name, path)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        shutil.rmtree(folder, ignore_errors=True)

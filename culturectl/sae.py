@@ -697,6 +697,30 @@ def write_manifest(out: Path, command: str, result: TrainingResult, device: str)
     return path
 
 
+def trained_model_record(sae_dir: Path) -> dict | None:
+    """Return the provenance `culturectl train-sae` stored in the cfg.json of `sae_dir`
+    (model_id, model_sha256, ...), or None for an SAE from elsewhere."""
+    path = Path(sae_dir) / "cfg.json"
+    try:
+        metadata = json.loads(path.read_text()).get("metadata") or {}
+    except (OSError, ValueError, AttributeError):
+        raise CulturectlError(f"{path}: unreadable SAE config; is {sae_dir} an SAE folder?") from None
+    return metadata if metadata.get("model_sha256") else None
+
+
+def check_trained_model(sae_dir: Path, record: dict, model_source: ModelSource) -> None:
+    """Raise unless `model_source` is the model the SAE in `sae_dir` was trained on."""
+    # A converted .hooked.safetensors and the checkpoint it came from are the same model.
+    trained = {record["model_sha256"], record.get("checkpoint_sha256")} - {None}
+    if trained & {model_source.sha256, model_source.checkpoint_sha256}:
+        return
+    trained = f"model {record['model_id']}" if record.get("model_id") is not None else "another model"
+    raise CulturectlError(
+        f"{sae_dir} was trained on {trained} (sha256 {record['model_sha256'][:12]}), not on "
+        f"{model_source.path} (sha256 {model_source.sha256[:12]}); pass that model with --model"
+    )
+
+
 def resolve_sae_dir(text: str) -> Path:
     """Return an SAE folder: `text` itself, or for "hub" the published SAE in the hub
     cache (fetched by `culturectl fetch --sae`; the network is never used here)."""

@@ -425,7 +425,25 @@ def test_cli_eval_only_writes_json(smoke, tmp_path):
     record = json.loads((tmp_path / EVALUATION_FILE).read_text())
     assert [task["task"] for task in record["tasks"]] == ["replace_color", "frame"]
     assert record["positions"] == "all"
-    assert record["n_quizzes"] == 2 * 2 * 4
+    # The structures are those the SAE was trained with, read from its folder.
+    assert record["n_quizzes"] == 2 * 2 * len(resolve_settings("cpu-smoke").eval_structures)
+
+
+def test_cli_eval_only_repeats_training_evaluation(smoke, tmp_path):
+    # Without --model and protocol options, the SAE is scored on the model and with the
+    # settings it was trained with, so the figures of the training run come back.
+    result = runner.invoke(app, ["train-sae", "--eval-only", str(smoke.out), "--out", str(tmp_path), "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / EVALUATION_FILE).read_text()) == smoke.evaluation.to_json()
+
+
+def test_cli_eval_only_rejects_other_model(smoke, tmp_path):
+    result = runner.invoke(app, ["train-sae", "--eval-only", str(smoke.out), "--model", "1", "--out", str(tmp_path)])
+
+    assert isinstance(result.exception, CulturectlError), result.output
+    assert f"{smoke.out} was trained on model 0" in str(result.exception)
+    assert not (tmp_path / EVALUATION_FILE).exists()
 
 
 def test_cli_eval_only_pre_6_sae(model, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -34,7 +35,7 @@ class Preset(str, Enum):
 
 
 def train_sae(
-    model: Annotated[str, typer.Option("--model", help="Model id, checkpoint file, or .hooked.safetensors file from `culturectl convert`.")] = "0",
+    model: Annotated[Optional[str], typer.Option("--model", help="Model id, checkpoint file, or .hooked.safetensors file from `culturectl convert` (default: 0; with --eval-only, the model the SAE was trained on).")] = None,
     hook: Annotated[Optional[str], typer.Option("--hook", help="TransformerLens hook name (default: the last block's hook_mlp_out; the fork preset uses blocks.8.hook_mlp_out).")] = None,
     dataset: Annotated[Optional[Path], typer.Option("--dataset", help="Dataset folder from `culturectl dataset` (405-token rows in input_ids).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the SAE (SAELens layout), checkpoints, manifest and evaluation.json.")] = None,
@@ -93,8 +94,21 @@ def train_sae(
         if out is None and eval_only == "hub":
             raise typer.BadParameter("--eval-only hub needs --out for evaluation.json; the hub cache is not written to")
         sae_dir = sae_module.resolve_sae_dir(eval_only)
-        settings = sae_module.resolve_settings(preset.value, {"eval_quizzes": eval_quizzes, "seed": seed})
-        hooked, _ = sae_module.load_model(model, checkpoints, source, resolved_device)
+        record = sae_module.trained_model_record(sae_dir)
+        if (sae_dir / sae_module.SETTINGS_FILE).is_file():
+            # An SAE of ours is scored with the protocol it was trained with, unless asked otherwise.
+            settings = dataclasses.replace(sae_module.stored_settings(sae_dir), **{
+                name: value for name, value in {"eval_quizzes": eval_quizzes, "seed": seed}.items() if value is not None
+            })
+        else:
+            settings = sae_module.resolve_settings(preset.value, {"eval_quizzes": eval_quizzes, "seed": seed})
+        if model is None:
+            if record is not None and record.get("model_id") is None:
+                raise typer.BadParameter(f"{sae_dir} records no model id; pass the model it was trained on with --model")
+            model = str(record["model_id"]) if record is not None else "0"
+        hooked, model_source = sae_module.load_model(model, checkpoints, source, resolved_device)
+        if record is not None:
+            sae_module.check_trained_model(sae_dir, record, model_source)
         sae = load_sae(sae_dir, resolved_device)
         evaluation = run_evaluation(hooked, sae, task_names, settings.eval_structures, settings.eval_quizzes,
                                     settings.seed, positions.value if positions else None, hook)
@@ -120,7 +134,7 @@ def train_sae(
         for note in sae_module.FORK_UNMAPPED:
             logger.info("fork preset: %s", note)
 
-    hooked, model_source = sae_module.load_model(model, checkpoints, source, resolved_device)
+    hooked, model_source = sae_module.load_model(model or "0", checkpoints, source, resolved_device)
     quiz_dataset, dataset_path = sae_module.load_quiz_dataset(dataset)
     logger.info("training a %s SAE on %s of %s with %s: %s", settings.architecture,
                 settings.hook or sae_module.default_hook(hooked), model_source.name, dataset_path,

@@ -18,8 +18,7 @@ def atomic_path(path: Path):
 
     The temporary file sits in a private folder beside `path` and has the final file
     name, because some writers record the name inside the file (torch.save names its
-    zip records after it) and the same input should give the same bytes. The writer
-    creates the file, so it gets the permissions of any new file.
+    zip records after it) and the same input should give the same bytes.
     """
     path = Path(path)
     blocking = next((parent for parent in path.parents if parent.exists()), None)
@@ -34,6 +33,11 @@ def atomic_path(path: Path):
         ) from None
     try:
         yield folder / path.name
+        # Some writers (safetensors) create their file private; give it the permissions
+        # of a normal new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(folder / path.name, 0o666 & ~umask)
         os.replace(folder / path.name, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

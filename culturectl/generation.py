@@ -225,6 +225,19 @@ class CultureRun:
         }
 
 
+# Run times differ between runs with the same seed; the JSON manifest beside a quiz file
+# keeps them, the file itself does not, so that the same seed gives the same bytes.
+TIMING_KEYS = frozenset({"seconds", "kept_per_hour"})
+
+
+def _without_timings(record):
+    if isinstance(record, dict):
+        return {key: _without_timings(value) for key, value in record.items() if key not in TIMING_KEYS}
+    if isinstance(record, list):
+        return [_without_timings(value) for value in record]
+    return record
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -376,7 +389,7 @@ def save_quiz_file(
         with atomic_path(path) as temporary:
             torch.save(([train], [test]), temporary)
     elif path.suffix == SAFETENSORS_SUFFIX:
-        from safetensors.torch import save_file
+        from .safetensors_io import save_file_sorted
 
         tensors = {"train": train, "test": test}
         for name, tensor in (extras or {}).items():
@@ -385,10 +398,10 @@ def save_quiz_file(
             tensors[name] = tensor.detach().cpu().contiguous()
         record = {
             "format": QUIZ_FORMAT_NAME, "format_version": str(QUIZ_FORMAT_VERSION),
-            "struct": ",".join(WORLD_STRUCT), "metadata": json.dumps(metadata or {}),
+            "struct": ",".join(WORLD_STRUCT), "metadata": json.dumps(_without_timings(metadata or {}), sort_keys=True),
         }
         with atomic_path(path) as temporary:
-            save_file(tensors, temporary, metadata=record)
+            save_file_sorted(tensors, temporary, record)
     else:
         raise CulturectlError(
             f"unsupported quiz file suffix {path.suffix!r} in {path}; use .pth, .pt or .safetensors"

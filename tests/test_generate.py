@@ -4,6 +4,7 @@ SVG sheets, the `generate` and `show-quiz --file` commands, and the TransformerL
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import xml.etree.ElementTree as ElementTree
@@ -574,3 +575,18 @@ def test_generate_cli_hooked_backend(checkpoint_dir):
     strip = lambda text: [{**record, "seconds": 0} for record in json.loads(text)["models"]]  # noqa: E731
     assert strip(mygpt.stdout) == strip(hooked.stdout)
     assert json.loads(mygpt.stdout)["quizzes"] == json.loads(hooked.stdout)["quizzes"]
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_same_seed_same_file_bytes(tmp_path, suffix):
+    out = tmp_path / f"quizzes{suffix}"
+    contents = []
+    for _ in range(2):
+        result = runner.invoke(app, ["generate", "--models", "0", "--n", "2", "--seed", "3", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        contents.append(out.read_bytes())
+
+    assert contents[0] == contents[1]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -19,6 +19,7 @@ What the attention hooks contain, given the conversion (d_head = max(dim_keys, d
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from importlib.metadata import version
 from pathlib import Path
@@ -238,7 +239,13 @@ def _load_hooked_file(path: Path, device, dtype: torch.dtype | None) -> HookedMy
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
         raise CulturectlError(f"{config_path}: invalid converted-model config ({error})") from None
     dtype = stored_dtype if dtype is None else dtype
-    weights = load_file(path)
+    try:
+        weights = load_file(path)
+    except Exception as error:  # noqa: BLE001 - safetensors reports damage with its own types
+        raise CulturectlError(
+            f"{path}: cannot read the converted weights, the file is corrupt or truncated "
+            f"({type(error).__name__}); convert the model again"
+        ) from None
     model = HookedMyGPT(_config_from_fields(fields, device, dtype))
     target = model.cfg.device
     _load_weights(model, {key: value.to(device=target, dtype=dtype) for key, value in weights.items()}, str(path))
@@ -288,6 +295,10 @@ def export_hooked(loaded: LoadedModel, path: Path, dtype: torch.dtype = torch.fl
     """
     hooked = to_hooked(loaded.model, dtype=torch.float32)
     difference = max_logit_difference(loaded.model, hooked)
+    if math.isnan(difference):
+        raise CulturectlError(
+            f"{loaded.path}: the model gives NaN logits (NaN or infinite weights?); nothing converted"
+        )
     if difference > CONVERSION_ATOL:
         raise CulturectlError(
             f"{loaded.path}: converted logits differ from MyGPT's by {difference:.2e} "

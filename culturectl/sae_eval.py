@@ -278,7 +278,14 @@ def load_sae(path, device: str = "cpu"):
     missing = [name for name in (SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME) if not (path / name).is_file()]
     if missing:
         raise CulturectlError(f"{path}: not an SAE folder, {' and '.join(missing)} not found")
-    return SAE.load_from_disk(path, device=device)
+    try:
+        return SAE.load_from_disk(path, device=device)
+    except Exception as error:  # noqa: BLE001 - SAELens reports damage with many types
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise CulturectlError(
+            f"{path}: cannot load the SAE ({type(error).__name__}: {reason}); "
+            "its cfg.json or weights are damaged or of another layout"
+        ) from None
 
 
 def sae_positions(sae) -> str:

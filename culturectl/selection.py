@@ -14,7 +14,9 @@ def parse_model_ids(text: str, available: list[int]) -> list[int]:
     text = text.strip()
     if text == "all":
         return sorted(available)
+    known = set(available)
     ids: list[int] = []
+    unknown: list[int] = []
     for part in text.split(","):
         part = part.strip()
         try:
@@ -22,14 +24,18 @@ def parse_model_ids(text: str, available: list[int]) -> list[int]:
                 low, high = (int(value) for value in part.split("-", 1))
                 if low > high:
                     raise ValueError
-                ids.extend(range(low, high + 1))
+                # Expand only the known ids, so that a huge range costs nothing.
+                inside = [model_id for model_id in sorted(known) if low <= model_id <= high]
+                if len(inside) != high - low + 1:
+                    unknown.append(next(model_id for model_id in range(low, high + 1) if model_id not in known))
+                ids.extend(inside)
             else:
                 ids.append(int(part))
         except ValueError:
             raise CulturectlError(
                 f"invalid model selection {text!r}; use ids like '0-4', '0,2,3' or 'all'"
             ) from None
-    unknown = [model_id for model_id in ids if model_id not in available]
+    unknown += [model_id for model_id in ids if model_id not in known]
     if unknown:
         raise CulturectlError(
             f"unknown model id {', '.join(map(str, unknown))}; "

@@ -27,9 +27,22 @@ def resume_path(run_dir: Path, model_id: int) -> Path:
     return Path(run_dir) / f"{checkpoint_name(model_id)}.resume.pt"
 
 
-def save_resume(path: Path, model: MyGPT, optimizer, state: TrainingState, seed: int) -> None:
-    """Write weights, optimizer, random state and step, loadable with weights_only=True."""
+# Settings a resumed run may change: more samples stretch the learning-rate schedule.
+RESUMABLE_CHANGES = frozenset({"samples"})
+
+
+def _training_record(config: TrainingConfig) -> dict:
+    record = asdict(config)
+    record["tasks"] = list(record["tasks"])
+    return record
+
+
+def save_resume(path: Path, model: MyGPT, optimizer, state: TrainingState, seed: int,
+                config: TrainingConfig) -> None:
+    """Write weights, optimizer, random state, step and training settings, loadable with
+    weights_only=True."""
     payload = {
+        "training": _training_record(config),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "generator": state.generator.get_state(),
@@ -43,7 +56,8 @@ def save_resume(path: Path, model: MyGPT, optimizer, state: TrainingState, seed:
         torch.save(payload, temporary)
 
 
-def load_resume(path: Path, model: MyGPT, optimizer, state: TrainingState, seed: int) -> None:
+def load_resume(path: Path, model: MyGPT, optimizer, state: TrainingState, seed: int,
+                config: TrainingConfig) -> None:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same advice
@@ -53,6 +67,16 @@ def load_resume(path: Path, model: MyGPT, optimizer, state: TrainingState, seed:
             f"{path}: resume checkpoint was made with another model shape or seed "
             f"({payload.get('config')}, seed {payload.get('seed')}); use the same options or delete it"
         )
+    stored = payload.get("training")
+    if stored is not None:
+        current = _training_record(config)
+        changed = sorted(key for key in current if key not in RESUMABLE_CHANGES and stored.get(key) != current[key])
+        if changed:
+            differences = ", ".join(f"{key} {stored.get(key)!r} -> {current[key]!r}" for key in changed)
+            raise CulturectlError(
+                f"{path}: resuming with other training settings ({differences}); "
+                "use the settings of the interrupted run, or start a new run in another --run-dir"
+            )
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     state.generator.set_state(payload["generator"])
@@ -89,8 +113,10 @@ def train_one(
 
     checkpoint = resume_path(run_dir, model_id)
     if resume and checkpoint.is_file():
-        load_resume(checkpoint, model, optimizer, state, seed)
+        load_resume(checkpoint, model, optimizer, state, seed, config)
         logger.info("model %d: resumed at %d samples from %s", model_id, state.samples_seen, checkpoint)
+    elif resume:
+        logger.warning("model %d: no resume checkpoint %s; starting from the beginning", model_id, checkpoint)
 
     last_save = time.monotonic()
     started = time.monotonic()
@@ -104,7 +130,7 @@ def train_one(
             losses.append(loss)
             bar.update(task, completed=state.samples_seen, status=f"loss {loss:.4f}")
             if time.monotonic() - last_save >= checkpoint_every:
-                save_resume(checkpoint, model, optimizer, state, seed)
+                save_resume(checkpoint, model, optimizer, state, seed, config)
                 last_save = time.monotonic()
                 recent = losses[-50:]
                 logger.info("model %d: %d samples, loss %.4f", model_id, state.samples_seen, sum(recent) / len(recent))
@@ -113,12 +139,12 @@ def train_one(
         try:
             train(model, optimizer, config, state, device, on_step)
         except KeyboardInterrupt:
-            save_resume(checkpoint, model, optimizer, state, seed)
+            save_resume(checkpoint, model, optimizer, state, seed, config)
             raise CulturectlError(f"interrupted; progress saved in {checkpoint}, continue with --resume") from None
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
 
-    save_resume(checkpoint, model, optimizer, state, seed)
+    save_resume(checkpoint, model, optimizer, state, seed, config)
     model = model.cpu().eval()
     metadata = {
         "model_id": model_id,

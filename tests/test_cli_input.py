@@ -10,9 +10,14 @@ import sys
 import time
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from culturectl.checkpoints import BUNDLED_DIR, load_checkpoint, save_safetensors
 from culturectl.cli import app
+from culturectl.errors import CulturectlError
+from culturectl.hooked import load_hooked
+from culturectl.selection import parse_model_ids
 
 runner = CliRunner()
 
@@ -116,3 +121,64 @@ def test_dataset_stops_cleanly_on_double_interrupt(tmp_path):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+def train_args(out, run_dir, *extra):
+    return ["train", "--models", "0", "--preset", "17K", "--samples", "16", "--batch-size", "8",
+            "--eval-samples", "0", "--out", str(out), "--run-dir", str(run_dir), *extra]
+
+
+def test_train_keeps_finished_models(tmp_path):
+    first = runner.invoke(app, train_args(tmp_path / "out", tmp_path / "run"))
+    assert first.exit_code == 0, first.output
+    before = (tmp_path / "out" / "gpt_000.safetensors").read_bytes()
+
+    second = runner.invoke(app, train_args(tmp_path / "out", tmp_path / "run2", "--seed", "5"))
+
+    assert isinstance(second.exception, CulturectlError), second.output
+    assert "gpt_000.safetensors exists" in str(second.exception)
+    assert (tmp_path / "out" / "gpt_000.safetensors").read_bytes() == before
+
+
+def test_train_resume_rejects_other_settings(tmp_path):
+    first = runner.invoke(app, train_args(tmp_path / "out", tmp_path / "run"))
+    assert first.exit_code == 0, first.output
+
+    changed = runner.invoke(app, train_args(tmp_path / "out", tmp_path / "run", "--resume", "--lr", "0.05"))
+    assert isinstance(changed.exception, CulturectlError), changed.output
+    assert "lr 0.002 -> 0.05" in str(changed.exception)
+
+    # More samples only stretch the schedule, so that change is allowed.
+    longer = train_args(tmp_path / "out", tmp_path / "run", "--resume")
+    longer[longer.index("16")] = "32"
+    extended = runner.invoke(app, longer)
+    assert extended.exit_code == 0, extended.output
+
+
+def test_huge_model_range_is_rejected_at_once():
+    with pytest.raises(CulturectlError, match="unknown model id 3"):
+        parse_model_ids("0-99999999999999999999", [0, 1, 2])
+
+
+def test_convert_rejects_nan_model(tmp_path):
+    loaded = load_checkpoint(BUNDLED_DIR / "gpt_000.safetensors", 0)
+    with torch.no_grad():
+        next(loaded.model.parameters()).fill_(float("nan"))
+    save_safetensors(tmp_path / "nan" / "gpt_000.safetensors", loaded.model)
+
+    result = runner.invoke(app, ["convert", "--checkpoints", str(tmp_path / "nan"), "--models", "0",
+                                 "--out", str(tmp_path / "out")])
+
+    assert isinstance(result.exception, CulturectlError), result.output
+    assert "NaN logits" in str(result.exception)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_truncated_converted_model(tmp_path):
+    result = runner.invoke(app, ["convert", "--models", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    weights = tmp_path / "gpt_000.hooked.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+
+    with pytest.raises(CulturectlError, match="corrupt or truncated"):
+        load_hooked(weights)

@@ -8,6 +8,7 @@ wandb, and needs no network.
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -444,6 +445,18 @@ def test_cli_eval_only_rejects_other_model(smoke, tmp_path):
     assert isinstance(result.exception, CulturectlError), result.output
     assert f"{smoke.out} was trained on model 0" in str(result.exception)
     assert not (tmp_path / EVALUATION_FILE).exists()
+
+
+def test_cli_eval_only_damaged_sae(smoke, tmp_path):
+    damaged = tmp_path / "sae"
+    shutil.copytree(smoke.out, damaged)
+    weights = damaged / "sae_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:3000])
+
+    result = runner.invoke(app, ["train-sae", "--eval-only", str(damaged)])
+
+    assert isinstance(result.exception, CulturectlError), result.output
+    assert "cannot load the SAE" in str(result.exception)
 
 
 def test_cli_eval_only_pre_6_sae(model, tmp_path):

@@ -60,7 +60,7 @@ def convert(
             "weights_sha256": file_sha256(path),
             "config": config_path.name,
         })
-        stdout.print(f"{path}  (max |logit difference| {provenance['max_abs_logit_difference_float32']:.1e})")
+        stdout.print(f"{path}  (float32 check: max |logit difference| {provenance['max_abs_logit_difference_float32']:.1e})")
 
     manifest = {
         "command": "culturectl " + shlex.join(sys.argv[1:]),

@@ -16,12 +16,12 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained gpt_NNN checkpoints.")],
     models: Annotated[str, typer.Option("--models", "-m", help="Ids of the models to train: '0-4' or '0,2'.")] = "0",
     preset: Annotated[Optional[str], typer.Option("--preset", help="Named size: 17K, 4M, 37M, 122M, 352M.")] = None,
-    dim_model: Annotated[int, typer.Option(help="Residual width (ignored with --preset).")] = 128,
-    dim_keys: Annotated[int, typer.Option(help="Query/key width per head.")] = 32,
-    dim_hidden: Annotated[int, typer.Option(help="MLP hidden width.")] = 256,
-    nb_heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
-    nb_blocks: Annotated[int, typer.Option(help="Transformer blocks.")] = 3,
-    dropout: Annotated[float, typer.Option(help="Dropout on embeddings and MLP outputs.")] = 0.1,
+    dim_model: Annotated[int, typer.Option(min=1, help="Residual width (the size options are ignored with --preset).")] = 128,
+    dim_keys: Annotated[int, typer.Option(min=1, help="Query/key width per head.")] = 32,
+    dim_hidden: Annotated[int, typer.Option(min=1, help="MLP hidden width.")] = 256,
+    nb_heads: Annotated[int, typer.Option(min=1, help="Attention heads.")] = 4,
+    nb_blocks: Annotated[int, typer.Option(min=1, help="Transformer blocks.")] = 3,
+    dropout: Annotated[float, typer.Option(min=0.0, max=1.0, help="Dropout on embeddings and MLP outputs.")] = 0.1,
     samples: Annotated[int, typer.Option(min=1, help="Quizzes to train on, per model.")] = 100_000,
     batch_size: Annotated[int, typer.Option(min=1, help="Quizzes per optimizer step.")] = 32,
     lr: Annotated[float, typer.Option(min=0.0, help="Peak Adam learning rate (linear warm-up, then cosine decay).")] = 2e-3,
@@ -66,6 +66,17 @@ def train(
     except ValueError as error:
         raise CulturectlError(str(error)) from None
     ids = parse_model_ids(models, list(range(1000)))
+    if not resume:
+        # A finished model is only replaced when its run is continued with --resume.
+        from ..checkpoints import checkpoint_name
+
+        for model_id in ids:
+            existing = [out / f"{checkpoint_name(model_id)}{suffix}" for suffix in (".safetensors", ".pth")]
+            for path in existing:
+                if path.exists():
+                    raise CulturectlError(
+                        f"{path} exists; choose another --out, delete it, or pass --resume to continue its run"
+                    )
     resolved = resolve_device(device)
     config = TrainingConfig(
         samples=samples, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,

@@ -11,6 +11,19 @@ from pathlib import Path
 from .errors import CulturectlError
 
 
+def check_writable(path: Path) -> None:
+    """Raise CulturectlError unless `path` could be written: its nearest existing folder is
+    a folder and writable. Commands call it before long work that ends in a write."""
+    path = Path(path)
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise CulturectlError(f"cannot write {path}: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CulturectlError(f"cannot write {path}: {existing} is not writable; choose another path")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path for `path`; move it onto `path` only if the block finishes
@@ -21,9 +34,7 @@ def atomic_path(path: Path):
     zip records after it) and the same input should give the same bytes.
     """
     path = Path(path)
-    blocking = next((parent for parent in path.parents if parent.exists()), None)
-    if blocking is not None and not blocking.is_dir():
-        raise CulturectlError(f"cannot write {path}: {blocking} is a file, not a folder; choose another path")
+    check_writable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

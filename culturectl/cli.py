@@ -62,6 +62,11 @@ def main() -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except SystemExit as exit:
+        # Typer turns Ctrl-C into a silent exit with status 130; say what happened.
+        if exit.code == 130:
+            print("interrupted", file=sys.stderr)
+        raise
     except OSError as error:
         # A path the command could not create, read or write.
         if _state["debug"]:

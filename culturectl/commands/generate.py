@@ -125,6 +125,7 @@ def generate(
     import torch
 
     from .. import __version__
+    from ..atomic import check_writable
     from ..console import logger
     from ..devices import resolve_device
     from ..errors import CulturectlError
@@ -135,6 +136,9 @@ def generate(
     for path, suffixes in ((out, (".pth", ".pt", ".safetensors")), (png, (".png",)), (svg, (".svg",))):
         if path is not None and path.suffix not in suffixes:
             raise CulturectlError(f"invalid output file {path}: the suffix must be {' or '.join(suffixes)}")
+        if path is not None:
+            # Fail before the models run, not after.
+            check_writable(path)
     rule = keep_rule(preset, understands, fails, min_failing, max_failing) if culture else None
     resolved = resolve_device(device)
     loaded, source = load_models(models or ("all" if culture else "0"), checkpoints)

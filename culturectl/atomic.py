@@ -30,8 +30,8 @@ def atomic_path(path: Path):
     without an exception, and remove it otherwise.
 
     The temporary file sits in a private folder beside `path` and has the final file
-    name, because some writers record the name inside the file (torch.save names its
-    zip records after it) and the same input should give the same bytes.
+    name. Some writers record the name inside the file (torch.save names its zip records
+    after it), and the same input should give the same bytes.
     """
     path = Path(path)
     check_writable(path)

@@ -24,8 +24,8 @@ def save_file_sorted(tensors: dict, path: Path, metadata: dict[str, str]) -> Non
     header = json.loads(data[_LENGTH_BYTES : _LENGTH_BYTES + length])
     header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
     sorted_header = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    # Only the order changes, so the compact header has the same length; the library pads
-    # it with spaces to align the tensor data, and the same padding keeps that alignment.
+    # Only the order changes, so the compact header keeps its length. The library pads it
+    # with spaces to align the tensor data; the same padding keeps that alignment.
     if len(sorted_header) <= length:
         data = data[:_LENGTH_BYTES] + sorted_header.ljust(length, b" ") + data[_LENGTH_BYTES + length :]
     Path(path).write_bytes(data)

@@ -301,6 +301,9 @@ def _culture(loaded, runnable, rule, generators, n, n_test, max_rounds, per_roun
     test_count = round(kept.size(0) * n_test / n)
     train_count = kept.size(0) - test_count
     summary = {**run.summary(), "saved_train": train_count, "saved_test": test_count}
+    if kept.size(0) < n:
+        logger.warning("kept %d of the %d culture quizzes asked for; more rounds (--max-rounds) or a "
+                       "looser keep rule would keep more", kept.size(0), n)
 
     titles = []
     for number in range(kept.size(0)):

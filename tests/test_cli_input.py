@@ -3,6 +3,7 @@ line on stderr and exit 1, and an interrupted dataset run stops cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -182,3 +183,15 @@ def test_truncated_converted_model(tmp_path):
 
     with pytest.raises(CulturectlError, match="corrupt or truncated"):
         load_hooked(weights)
+
+
+def test_convert_into_same_folder_keeps_earlier_models(tmp_path):
+    for model_id in ("0", "1"):
+        result = runner.invoke(app, ["convert", "--models", model_id, "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+
+    assert [entry["weights"] for entry in manifest["models"]] == [
+        "gpt_000.hooked.safetensors", "gpt_001.hooked.safetensors",
+    ]

@@ -56,11 +56,23 @@ def convert(
         config_path, provenance = export_hooked(entry, path, torch_dtype)
         entries.append({
             **provenance,
+            "dtype": dtype.value,
             "weights": path.name,
             "weights_sha256": file_sha256(path),
             "config": config_path.name,
         })
         stdout.print(f"{path}  (float32 check: max |logit difference| {provenance['max_abs_logit_difference_float32']:.1e})")
+
+    # Models converted earlier into the same folder stay listed while their files remain.
+    manifest_path = Path(out) / "manifest.json"
+    converted = {entry["weights"] for entry in entries}
+    try:
+        earlier = json.loads(manifest_path.read_text()).get("models", []) if manifest_path.is_file() else []
+    except (OSError, ValueError, AttributeError):
+        earlier = []
+    kept = [entry for entry in earlier if isinstance(entry, dict) and entry.get("weights") not in converted
+            and (Path(out) / str(entry.get("weights"))).is_file()]
+    entries = sorted(kept + entries, key=lambda entry: entry["weights"])
 
     manifest = {
         "command": "culturectl " + shlex.join(sys.argv[1:]),
@@ -73,5 +85,5 @@ def convert(
         },
         "models": entries,
     }
-    with atomic_path(Path(out) / "manifest.json") as temporary:
+    with atomic_path(manifest_path) as temporary:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -66,6 +66,12 @@ def main() -> None:
         # Typer turns Ctrl-C into a silent exit with status 130; say what happened.
         if exit.code == 130:
             print("interrupted", file=sys.stderr)
+            if _workers_still_running():
+                # The command has cleaned up what it wrote. Skip the exit handlers, which
+                # would wait for workers that the interrupt left blocked.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
         raise
     except OSError as error:
         # A path the command could not create, read or write.
@@ -74,3 +80,20 @@ def main() -> None:
         where = f": {error.filename}" if error.filename else ""
         print(f"error: {error.strerror or error}{where}; check the path and its permissions", file=sys.stderr)
         sys.exit(1)
+
+
+def _workers_still_running(grace: float = 10.0) -> bool:
+    """Wait up to `grace` seconds for worker threads and processes to end; return whether
+    some are still running."""
+    import multiprocessing
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    threads = [thread for thread in threading.enumerate()
+               if thread is not threading.main_thread() and not thread.daemon and thread.is_alive()]
+    return bool(threads or multiprocessing.active_children())
+

@@ -332,9 +332,14 @@ def generate_batches(recipe: RowRecipe, sources: np.ndarray, bounds: Sequence[tu
         # for their items. A second Ctrl-C during a graceful shutdown could leave them
         # waiting for work forever, and the interpreter waiting for them at exit.
         with _interrupts_ignored():
-            for process in list(getattr(executor, "_processes", {}).values()):
+            processes = list(getattr(executor, "_processes", {}).values())
+            for process in processes:
                 process.terminate()
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.join(timeout=10)
+                if process.is_alive():
+                    process.kill()
         raise
     with _interrupts_ignored():
         executor.shutdown(wait=True)

@@ -45,6 +45,7 @@ def run_cli(*args, cwd=None):
     ["train", "--models", "0", "--out", "unused", "--tasks", ""],
     ["dataset", "--n", "4", "--out", "unused", "--tasks", ""],
     ["train-sae", "--eval-only", "identity", "--seed", "-1"],
+    ["generate", "--culture", "--n", "2", "--n-test", "5"],
 ])
 def test_usage_errors_exit_2(tmp_path, args):
     result = runner.invoke(app, args)

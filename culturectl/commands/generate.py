@@ -139,6 +139,8 @@ def generate(
         if path is not None:
             # Fail before the models run, not after.
             check_writable(path)
+    if culture and n_test is not None and n_test > n:
+        raise typer.BadParameter(f"--n-test {n_test} is more than --n {n}; the test quizzes are part of the --n kept")
     rule = keep_rule(preset, understands, fails, min_failing, max_failing) if culture else None
     resolved = resolve_device(device)
     loaded, source = load_models(models or ("all" if culture else "0"), checkpoints)

@@ -11,6 +11,14 @@ from pathlib import Path
 from .errors import CulturectlError
 
 
+def default_mode(base: int = 0o666) -> int:
+    """Return the permission bits a new file (base 0o666) or folder (0o777) gets under the
+    process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 def check_writable(path: Path) -> None:
     """Raise CulturectlError unless `path` could be written: its nearest existing folder is
     a folder and writable. Commands call it before long work that ends in a write."""
@@ -44,11 +52,9 @@ def atomic_path(path: Path):
         ) from None
     try:
         yield folder / path.name
-        # Some writers (safetensors) create their file private; give it the permissions
-        # of a normal new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(folder / path.name, 0o666 & ~umask)
+        # safetensors leaves its file readable by the owner only (mode 0600 here), so the
+        # result gets the permissions of any new file.
+        os.chmod(folder / path.name, default_mode())
         os.replace(folder / path.name, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -63,7 +63,7 @@ def main() -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except SystemExit as exit:
-        # Typer turns Ctrl-C into a silent exit with status 130; say what happened.
+        # Typer turns Ctrl-C into a silent exit with status 130, so print the reason.
         if exit.code == 130:
             print("interrupted", file=sys.stderr)
             if _workers_still_running():

@@ -55,6 +55,7 @@ from vendor_culture.tokens import (
 from vendor_culture.training import PROMPT_NOISE, structure_batch
 from vendor_culture.world import check_task_names, generate_task_quizzes
 
+from .atomic import default_mode
 from .console import logger
 from .errors import CulturectlError
 
@@ -602,9 +603,7 @@ def write_dataset(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     # mkdtemp creates the folder private; give the result the permissions of a normal folder.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)
+    os.chmod(staging, default_mode(0o777))
     try:
         with _first_interrupt_only():
             summary = _write_staging(staging, options, recipe, total, workers, on_progress)
@@ -753,10 +752,10 @@ def partitioned_repo_id(repo_id: str) -> str:
 
 def check_push_repo(repo_id: str, partitioned: bool) -> None:
     """Raise CulturectlError unless `repo_id` (and its partitioned twin) are valid ids."""
-    from .hub import check_push_repo_id
+    from .hub import check_repo_id
 
     for name in [repo_id] + ([partitioned_repo_id(repo_id)] if partitioned else []):
-        check_push_repo_id(name)
+        check_repo_id(name)
 
 
 def push_dataset(out: Path, repo_id: str, partitioned: bool) -> list[str]:

@@ -225,8 +225,8 @@ class CultureRun:
         }
 
 
-# Run times differ between runs with the same seed; the JSON manifest beside a quiz file
-# keeps them, the file itself does not, so that the same seed gives the same bytes.
+# Run times differ between runs with the same seed. The JSON manifest beside a quiz file
+# contains them and the file itself does not, so the same seed gives the same bytes.
 TIMING_KEYS = frozenset({"seconds", "kept_per_hour"})
 
 

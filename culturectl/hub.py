@@ -642,14 +642,15 @@ def hub_culture_quizzes_path(
 # ---------------------------------------------------------------------------
 
 
-def check_push_repo_id(repo_id: str) -> None:
-    """Raise CulturectlError unless `repo_id` is a valid hub repository id for --push-to-hub."""
+def check_repo_id(repo_id: str, option: str = "--push-to-hub") -> None:
+    """Raise CulturectlError unless `repo_id`, the value of `option`, is a valid hub
+    repository id."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        raise CulturectlError(f"invalid --push-to-hub {repo_id!r}: {error}; use the form owner/name") from None
+        raise CulturectlError(f"invalid {option} {repo_id!r}: {error}; use the form owner/name") from None
 
 
 def push_folder(folder: Path, repo_id: str, repo_type: str, patterns: list[str], message: str) -> str:

@@ -211,7 +211,7 @@ def attach_tokenizer(model, path: Path | None = None):
 def push_tokenizer(folder: Path, repo_id: str) -> str:
     """Upload the tokenizer files of `folder` to the model repository `repo_id` on the
     Hugging Face hub, creating the repository if needed. Returns the commit URL."""
-    from .hub import check_push_repo_id, push_folder
+    from .hub import check_repo_id, push_folder
 
-    check_push_repo_id(repo_id)
+    check_repo_id(repo_id)
     return push_folder(folder, repo_id, "model", list(TOKENIZER_FILES), "Upload the culture tokenizer")

@@ -15,7 +15,7 @@ from culturectl.checkpoints import load_checkpoint
 from culturectl.cli import app
 from culturectl.errors import CulturectlError
 from culturectl.hooked import to_hooked
-from culturectl.hub import check_push_repo_id
+from culturectl.hub import check_repo_id
 from culturectl.tokenizer import (
     PAD_TOKEN, SYMBOLS, VOCABULARY, CultureTokenizerFast, attach_tokenizer, build_tokenizer,
     load_tokenizer, push_tokenizer, save_tokenizer, text_to_tokens, tokens_to_text,
@@ -318,7 +318,7 @@ def test_cli_rejects_invalid_repo_before_writing(tmp_path):
 
 
 def test_check_repo_id_accepts_owner_name():
-    check_push_repo_id("someone/culture-tokenizer")
+    check_repo_id("someone/culture-tokenizer")
 
 
 def test_push_uploads_tokenizer_files(tokenizer_dir, monkeypatch):

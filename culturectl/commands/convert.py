@@ -63,16 +63,16 @@ def convert(
         })
         stdout.print(f"{path}  (float32 check: max |logit difference| {provenance['max_abs_logit_difference_float32']:.1e})")
 
-    # Models converted earlier into the same folder stay listed while their files remain.
+    # Models converted earlier into the same folder stay listed while their files exist.
     manifest_path = Path(out) / "manifest.json"
     converted = {entry["weights"] for entry in entries}
     try:
         earlier = json.loads(manifest_path.read_text()).get("models", []) if manifest_path.is_file() else []
     except (OSError, ValueError, AttributeError):
         earlier = []
-    kept = [entry for entry in earlier if isinstance(entry, dict) and entry.get("weights") not in converted
+    still_present = [entry for entry in earlier if isinstance(entry, dict) and entry.get("weights") not in converted
             and (Path(out) / str(entry.get("weights"))).is_file()]
-    entries = sorted(kept + entries, key=lambda entry: entry["weights"])
+    entries = sorted(still_present + entries, key=lambda entry: entry["weights"])
 
     manifest = {
         "command": "culturectl " + shlex.join(sys.argv[1:]),

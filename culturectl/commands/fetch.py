@@ -50,7 +50,7 @@ def fetch(
     files and fails on the first file that is not cached.
     """
     from ..console import logger, stdout
-    from ..hub import MODEL_REPO, PUBLISHED_MODEL_IDS, fetch_published, manifest_path
+    from ..hub import MODEL_REPO, PUBLISHED_MODEL_IDS, check_repo_id, fetch_published, manifest_path
     from ..selection import parse_model_ids
 
     if models.strip() == "none":
@@ -65,7 +65,7 @@ def fetch(
         model_ids = parse_model_ids(models, list(range(1000)))
     if not (model_ids or sae or tokenizer or datasets):
         raise typer.BadParameter("nothing to fetch: --models none without --sae, --tokenizer or --datasets")
-    _check_repo_id(repo)
+    check_repo_id(repo, "--repo")
 
     fetched = fetch_published(
         model_ids=model_ids, sae=sae, tokenizer=tokenizer, datasets=datasets, repo=repo,
@@ -89,13 +89,3 @@ def _print_listing(console, fetched) -> None:
         console.print(Text.assemble((f"{entry.repo_id}  {entry.filename}", "bold"), f"  (commit {commit})"), soft_wrap=True)
         console.print(Text(f"  sha256  {entry.sha256}"), soft_wrap=True)
         console.print(Text(f"  path    {entry.path}"), soft_wrap=True)
-
-
-def _check_repo_id(repo: str) -> None:
-    """Reject a malformed --repo before anything is looked up or recorded."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo)
-    except HFValidationError as error:
-        raise typer.BadParameter(f"invalid --repo {repo!r}: {error}; use the form owner/name") from None

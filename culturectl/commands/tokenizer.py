@@ -26,11 +26,11 @@ def tokenizer(
     with culturectl.tokenizer.attach_tokenizer or HookedTransformer.set_tokenizer.
     """
     from ..console import logger, stdout
-    from ..hub import check_push_repo_id
+    from ..hub import check_repo_id
     from ..tokenizer import push_tokenizer, save_tokenizer
 
     if push_to_hub is not None:
-        check_push_repo_id(push_to_hub)
+        check_repo_id(push_to_hub)
     written = save_tokenizer(out)
     for path in written:
         stdout.print(str(path))
